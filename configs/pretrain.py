@@ -1,0 +1,90 @@
+r"""ELECTRA pretraining configs. Variants through `get_config(arg)`:
+
+  demo           small ELECTRA on the bundled Korean demo corpus, CPU-friendly; builds the demo tokenizer and
+                 records under the workdir when they are absent.
+      korpat-jax pretrain --config configs/pretrain.py:demo --workdir workdirs/demo
+  tiny           CI-sized model on the synthetic token stream (tests and benchmarks only).
+      XLA_FLAGS=--xla_force_host_platform_device_count=16 \
+      korpat-jax pretrain --config configs/pretrain.py:tiny --workdir /tmp/tiny
+  small / base / large   google-research/electra sizes on prepared records (set data.records_dir).
+      korpat-jax pretrain --config configs/pretrain.py:base --workdir gs://.../base \
+          --config.data.records_dir=/data/patents/records
+  korpatelectra  the seed run: base size, vocab 35,000, seq 512, global batch 128, 1M steps, 16-device data mesh.
+      bash launch/slurm_2x8_gpu.sh configs/pretrain.py:korpatelectra /shared/runs/korpat \
+          --config.data.records_dir=/shared/patents/records
+
+Any key can be overridden on the command line: `--config.train.batch_size=64`.
+"""
+
+import ml_collections
+
+# layers, hidden, heads, FFN, embedding size, generator hidden fraction, lr, batch, seq, steps (electra.md)
+SIZES = {
+    "tiny": (2, 32, 2, 64, 16, 0.5, 1e-3, 32, 64, 30),
+    "small": (12, 256, 4, 1024, 128, 0.25, 5e-4, 128, 128, 1_000_000),
+    "base": (12, 768, 12, 3072, 768, 1 / 3, 2e-4, 256, 512, 766_000),
+    "large": (24, 1024, 16, 4096, 1024, 0.25, 2e-4, 2048, 512, 400_000),
+}
+
+
+def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
+  variant = arg or "tiny"
+  if variant not in (*SIZES, "demo", "korpatelectra"):
+    raise ValueError(f"unknown variant {variant!r}; expected one of {[*SIZES, 'demo', 'korpatelectra']}")
+  size = {"demo": "tiny", "korpatelectra": "base"}.get(variant, variant)
+  layers, hidden, heads, ffn, emb, gen_frac, lr, batch, seq, steps = SIZES[size]
+
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.init_from = ""  # a run directory (or `korpat-jax import-hf` output) whose params start this run
+
+  c.model = dict(
+      vocab_size=35_000, embedding_size=emb, hidden_size=hidden, num_layers=layers, num_heads=heads,
+      intermediate_size=ffn, generator_hidden_fraction=gen_frac, generator_layers_fraction=1.0,
+      max_position_embeddings=512, type_vocab_size=2, dropout_rate=0.1, attention_dropout_rate=0.1,
+      layer_norm_eps=1e-12, initializer_range=0.02,
+      dtype="float32",          # compute dtype; "bfloat16" on GPU/TPU (params stay float32)
+      attention_impl="auto",    # auto | xla | cudnn (cudnn needs bf16/fp16 and attention_dropout_rate=0)
+      remat=False,
+  )
+  c.objective = dict(mask_prob=0.15, max_predictions=-1, temperature=1.0, disc_weight=50.0)  # -1: from seq_len
+  c.optimizer = dict(learning_rate=lr, warmup_steps=10_000, weight_decay=0.01, b1=0.9, b2=0.999, eps=1e-6,
+                     bias_correction=False, grad_clip_norm=1.0)
+  c.train = dict(batch_size=batch, seq_len=seq, num_steps=steps, grad_accum_steps=1, log_every=100,
+                 eval_every=0, eval_steps=20, checkpoint_every=10_000, keep_checkpoints=3, async_checkpoints=True)
+  c.data = dict(
+      source="records",   # records (korpat-jax prepare output) | synthetic (tests and benchmarks only)
+      records_dir="",     # may use {workdir}
+      tokenizer_dir="",   # recorded for export; defaults to the one named in the records' manifest
+      build_demo=False,   # build the demo tokenizer and records from the bundled corpus when records are absent
+      demo_vocab_size=8000,
+      worker_count=0, prefetch=2,
+  )
+  c.mesh = dict(data=-1, fsdp=1, dcn_data=1)  # dcn_data: number of nodes/slices along `data` (hybrid mesh)
+  c.distributed = dict(mode="auto", coordinator_address="", num_processes=0, process_id=-1, local_device_ids="")
+  c.profile = dict(start_step=-1, num_steps=0, dump_hlo=False)  # start_step -1: no trace
+
+  if variant == "tiny":
+    c.model.vocab_size = 128
+    c.model.max_position_embeddings = 128
+    c.optimizer.warmup_steps = 5
+    c.train.update(log_every=5, checkpoint_every=10, keep_checkpoints=2)
+    c.data.source = "synthetic"
+  elif variant == "demo":
+    c.model.update(vocab_size=8000, embedding_size=64, hidden_size=128, num_heads=2, intermediate_size=512,
+                   generator_hidden_fraction=0.25, max_position_embeddings=128)
+    c.optimizer.update(learning_rate=5e-4, warmup_steps=50)
+    c.train.update(batch_size=32, seq_len=128, num_steps=300, log_every=20, eval_every=100, eval_steps=4,
+                   checkpoint_every=100)
+    c.data.update(records_dir="{workdir}/data/records", tokenizer_dir="{workdir}/data/tokenizer", build_demo=True)
+  elif variant == "korpatelectra":
+    c.model.vocab_size = 35_000
+    c.model.dtype = "bfloat16"
+    c.train.update(batch_size=128, seq_len=512, num_steps=1_000_000, log_every=100, checkpoint_every=10_000,
+                   eval_every=50_000)
+    c.mesh.data = 16
+  elif variant in ("small", "base", "large"):
+    c.model.dtype = "bfloat16"
+    if variant == "large":
+      c.objective.mask_prob = 0.25
+  return c

@@ -1,0 +1,3 @@
+"""korpat-jax: Korean patent ELECTRA in JAX/Flax."""
+
+__version__ = "0.1.0"

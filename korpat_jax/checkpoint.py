@@ -1,0 +1,98 @@
+"""Orbax checkpoints of the train state and the input iterator.
+
+One `Checkpointer` per run directory (`WORKDIR/checkpoints`). A checkpoint is a Composite of
+  state: the train state pytree (params, optimizer state, step, rng), saved sharded, restorable onto any mesh;
+  data:  the Grain iterator state (one JSON per process), present when the run reads records.
+Saves are async: the next train step runs while the previous save is written.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers as policies
+
+from korpat_jax.errors import KorpatError
+
+STATE, DATA = "state", "data"
+
+
+def _data_args(iterator: Any, save: bool) -> Any:
+  import grain  # only runs that read records pay for grain here
+  return grain.checkpoint.CheckpointSave(iterator) if save else grain.checkpoint.CheckpointRestore(iterator)
+
+
+class Checkpointer:
+  """CheckpointManager with the project's policies: every `interval` steps, on preemption, keep the latest `keep`."""
+
+  def __init__(self, directory: str, *, interval: int, keep: int, async_save: bool = True,
+               read_only: bool = False):
+    self.directory = os.path.abspath(directory)
+    save_policy = policies.AnySavePolicy([policies.FixedIntervalPolicy(max(1, interval)),
+                                          policies.PreemptionCheckpointingPolicy()])
+    options = ocp.CheckpointManagerOptions(
+        save_decision_policy=save_policy,
+        preservation_policy=policies.LatestN(max(1, keep)),
+        enable_async_checkpointing=async_save,
+        read_only=read_only,
+        create=not read_only,
+    )
+    self._manager = ocp.CheckpointManager(self.directory, options=options)
+
+  def latest_step(self) -> Optional[int]:
+    return self._manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    return list(self._manager.all_steps())
+
+  def save(self, step: int, state: Any, data_iterator: Any = None, *, force: bool = False) -> bool:
+    """Saves when the policy says so (or `force`); returns whether a save started."""
+    items = {STATE: ocp.args.StandardSave(state)}
+    if data_iterator is not None:
+      items[DATA] = _data_args(data_iterator, save=True)
+    return self._manager.save(step, args=ocp.args.Composite(**items), force=force)
+
+  def restore(self, step: int, abstract_state: Any, data_iterator: Any = None) -> Any:
+    """Restores `state` laid out as `abstract_state` (ShapeDtypeStructs carrying the target shardings).
+
+    The iterator, when given and saved, is restored in place.
+    """
+    self._check_step(step)
+    items = {STATE: ocp.args.StandardRestore(abstract_state)}
+    if data_iterator is not None and DATA in self._saved_items(step):
+      items[DATA] = _data_args(data_iterator, save=False)
+    return self._manager.restore(step, args=ocp.args.Composite(**items))[STATE]
+
+  def restore_params_on_host(self, step: Optional[int] = None) -> tuple[int, Any]:
+    """(step, params) as numpy arrays on one host device, whatever mesh saved them. For export and inspection."""
+    step = self.latest_step() if step is None else step
+    if step is None:
+      raise KorpatError(f"{self.directory}: no checkpoint found")
+    self._check_step(step)
+    metadata = self._manager.item_metadata(step)[STATE]
+    device = jax.local_devices(backend="cpu")[0]
+    sharding = jax.sharding.SingleDeviceSharding(device)
+    abstract = jax.tree_util.tree_map(
+        lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=sharding), metadata)
+    state = self._manager.restore(step, args=ocp.args.Composite(**{STATE: ocp.args.StandardRestore(abstract)}))
+    params = state[STATE]["params"]
+    return step, jax.tree_util.tree_map(np.asarray, params)
+
+  def _saved_items(self, step: int) -> set[str]:
+    return set(os.listdir(os.path.join(self.directory, str(step))))
+
+  def _check_step(self, step: int) -> None:
+    steps = self.all_steps()
+    if step not in steps:
+      raise KorpatError(f"{self.directory}: no checkpoint at step {step} (saved steps: {steps or 'none'})")
+
+  def wait(self) -> None:
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    self._manager.wait_until_finished()
+    self._manager.close()

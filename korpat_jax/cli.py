@@ -1,0 +1,49 @@
+"""`korpat-jax COMMAND ...`: dispatches to the module that owns each command.
+
+Commands import lazily so that `korpat-jax tokenizer ...` never pays for JAX.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Sequence
+
+from korpat_jax.errors import KorpatError
+
+# command -> (module with a `main(argv) -> int`, one-line help)
+COMMANDS = {
+    "pretrain": ("korpat_jax.train", "pretrain ELECTRA from a config"),
+    "tokenizer": ("korpat_jax.tokenizer.cli", "build the MWP tokenizer: userdic | train | encode"),
+    "prepare": ("korpat_jax.corpus.cli", "corpus -> pre-tokenized ArrayRecord shards"),
+    "export": ("korpat_jax.export.cli", "Orbax checkpoint -> HF transformers directory"),
+    "import-hf": ("korpat_jax.export.import_cli", "HF ELECTRA weights -> Orbax checkpoint"),
+}
+
+
+def _usage() -> str:
+  lines = ["usage: korpat-jax COMMAND [ARGS]", "", "commands:"]
+  lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+  lines += ["", "`korpat-jax COMMAND --help` for the command's arguments."]
+  return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  if not argv or argv[0] in ("-h", "--help"):
+    print(_usage())
+    return 0 if argv else 2
+  if argv[0] in ("-V", "--version"):
+    from korpat_jax import __version__
+    print(f"korpat-jax {__version__}")
+    return 0
+  command, rest = argv[0], argv[1:]
+  if command not in COMMANDS:
+    print(f"korpat-jax: error: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
+    return 2
+  module = importlib.import_module(COMMANDS[command][0])
+  try:
+    return int(module.main(rest) or 0)
+  except KorpatError as e:
+    print(f"korpat-jax {command}: error: {e}", file=sys.stderr)
+    return 2

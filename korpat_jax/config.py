@@ -1,0 +1,134 @@
+"""Configs as code: `path/to/config.py:variant` -> `get_config(variant)`, command-line overrides, validation.
+
+    korpat-jax pretrain --config configs/pretrain.py:tiny --workdir W --config.train.batch_size=64
+
+A wrong key or value stops with one line naming it (`korpat_jax.errors.ConfigError`).
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib.util
+import os
+from typing import Any, Sequence
+
+import ml_collections
+
+from korpat_jax.errors import ConfigError
+
+PREFIX = "--config."
+
+
+def load(spec: str) -> ml_collections.ConfigDict:
+  """`FILE.py[:ARG]` -> the ConfigDict that FILE's `get_config(ARG)` returns."""
+  path, _, arg = spec.partition(".py:")
+  path = path if path.endswith(".py") else path + ".py"
+  if not os.path.isfile(path):
+    raise ConfigError(f"--config {spec}: no such config file {path!r}")
+  module_spec = importlib.util.spec_from_file_location(f"korpat_config_{abs(hash(path))}", path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  if not hasattr(module, "get_config"):
+    raise ConfigError(f"--config {spec}: {path} has no get_config()")
+  config = module.get_config(arg) if arg else module.get_config()
+  if not isinstance(config, ml_collections.ConfigDict):
+    raise ConfigError(f"--config {spec}: get_config() returned {type(config).__name__}, not a ConfigDict")
+  return config
+
+
+def split_overrides(argv: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
+  """Separates `--config.a.b=v` / `--config.a.b v` from the other arguments."""
+  rest, overrides, i = [], [], 0
+  argv = list(argv)
+  while i < len(argv):
+    arg = argv[i]
+    if arg.startswith(PREFIX):
+      key, eq, value = arg[len(PREFIX):].partition("=")
+      if not eq:
+        if i + 1 >= len(argv):
+          raise ConfigError(f"{arg}: missing value")
+        value, i = argv[i + 1], i + 1
+      overrides.append((key, value))
+    else:
+      rest.append(arg)
+    i += 1
+  return rest, overrides
+
+
+def _parse_like(key: str, text: str, current: Any) -> Any:
+  if isinstance(current, bool):
+    if text.lower() in ("true", "1", "yes"):
+      return True
+    if text.lower() in ("false", "0", "no"):
+      return False
+    raise ConfigError(f"config.{key}={text!r}: expected true or false")
+  if isinstance(current, str):
+    return text
+  try:
+    value = ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    raise ConfigError(f"config.{key}={text!r}: expected a {type(current).__name__}") from None
+  if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+    value = float(value)
+  if current is not None and not isinstance(value, type(current)):
+    raise ConfigError(f"config.{key}={text!r}: expected a {type(current).__name__}, got {type(value).__name__}")
+  return value
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[tuple[str, str]]) -> None:
+  for key, text in overrides:
+    node, parts = config, key.split(".")
+    for depth, part in enumerate(parts):
+      keys = list(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+      if part not in keys:
+        where = ".".join(parts[:depth]) or "config"
+        hint = difflib.get_close_matches(part, keys, n=1)
+        raise ConfigError(f"config.{key}: unknown key {part!r} in {where}"
+                          + (f" (did you mean {'.'.join(parts[:depth] + hint)!s}?)" if hint else ""))
+      if depth < len(parts) - 1:
+        node = node[part]
+    node[parts[-1]] = _parse_like(key, text, node[parts[-1]])
+
+
+def _require(ok: bool, message: str) -> None:
+  if not ok:
+    raise ConfigError(message)
+
+
+def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
+  """Checks values that would otherwise fail deep inside JAX; `num_devices` is the global device count."""
+  m, t, o, obj = config.model, config.train, config.optimizer, config.objective
+  for block, keys in (("model", ("embedding_size", "hidden_size", "num_layers", "num_heads",
+                                 "intermediate_size")),
+                      ("train", ("batch_size", "seq_len", "num_steps", "grad_accum_steps", "log_every",
+                                 "checkpoint_every", "keep_checkpoints"))):
+    for key in keys:
+      _require(config[block][key] > 0, f"config.{block}.{key}={config[block][key]}: must be > 0")
+  _require(m.vocab_size > 0 or (m.vocab_size == -1 and config.data.source == "records"),
+           f"config.model.vocab_size={m.vocab_size}: must be > 0 (or -1: from the records' manifest)")
+  _require(m.hidden_size % m.num_heads == 0,
+           f"config.model.num_heads={m.num_heads}: must divide model.hidden_size={m.hidden_size}")
+  _require(0.0 < m.generator_hidden_fraction <= 1.0,
+           f"config.model.generator_hidden_fraction={m.generator_hidden_fraction}: must be in (0, 1]")
+  _require(m.dtype in ("float32", "bfloat16", "float16"),
+           f"config.model.dtype={m.dtype!r}: expected float32, bfloat16 or float16")
+  _require(m.attention_impl in ("auto", "xla", "cudnn"),
+           f"config.model.attention_impl={m.attention_impl!r}: expected auto, xla or cudnn")
+  _require(0.0 <= m.dropout_rate < 1.0 and 0.0 <= m.attention_dropout_rate < 1.0,
+           "config.model.dropout_rate / attention_dropout_rate: must be in [0, 1)")
+  _require(t.seq_len <= m.max_position_embeddings,
+           f"config.train.seq_len={t.seq_len}: exceeds model.max_position_embeddings={m.max_position_embeddings}")
+  _require(0.0 < obj.mask_prob < 1.0, f"config.objective.mask_prob={obj.mask_prob}: must be in (0, 1)")
+  _require(obj.temperature > 0, f"config.objective.temperature={obj.temperature}: must be > 0")
+  _require(o.learning_rate > 0, f"config.optimizer.learning_rate={o.learning_rate}: must be > 0")
+  _require(o.warmup_steps >= 0, f"config.optimizer.warmup_steps={o.warmup_steps}: must be >= 0")
+  per_step = num_devices * t.grad_accum_steps
+  _require(t.batch_size % per_step == 0,
+           f"config.train.batch_size={t.batch_size}: must divide by devices ({num_devices}) x "
+           f"train.grad_accum_steps ({t.grad_accum_steps})")
+  _require(config.data.source in ("synthetic", "records"),
+           f"config.data.source={config.data.source!r}: expected records or synthetic")
+  if config.data.source == "records":
+    _require(bool(config.data.records_dir), "config.data.records_dir: required when data.source='records'")
+  _require(config.profile.num_steps >= 0, f"config.profile.num_steps={config.profile.num_steps}: must be >= 0")

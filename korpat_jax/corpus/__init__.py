@@ -1,0 +1,1 @@
+"""Corpus -> pre-tokenized ELECTRA examples in ArrayRecord shards."""

@@ -1,0 +1,87 @@
+"""What the trainer reads: prepared records through the Grain pipeline, or the synthetic stream (tests only).
+
+Either way the trainer sees a `TrainInput`: an iterator of per-process numpy batches, how to make them global
+jax.Arrays, the special token ids, and the object whose state goes into checkpoints (the Grain iterator).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from typing import Any, Callable, Iterable, Iterator, Optional
+
+import jax
+import ml_collections
+import numpy as np
+
+from korpat_jax.objective import SpecialIds
+
+log = logging.getLogger("korpat_jax")
+
+
+@dataclasses.dataclass
+class TrainInput:
+  train: Iterator[dict[str, np.ndarray]]
+  checkpointable: Any                 # saved with each checkpoint (None for the stateless synthetic stream)
+  special: SpecialIds
+  vocab_size: int
+  tokenizer_dir: Optional[str]
+  eval_factory: Optional[Callable[[], Iterable[dict[str, np.ndarray]]]]
+
+  @property
+  def special_ids(self) -> dict[str, int]:
+    return dataclasses.asdict(self.special)
+
+  @staticmethod
+  def global_batch(local: dict[str, np.ndarray], batch_sharding: jax.sharding.Sharding) -> dict[str, jax.Array]:
+    return {k: jax.make_array_from_process_local_data(batch_sharding, v) for k, v in local.items()}
+
+  def eval_batches(self, max_batches: int) -> Optional[Iterable[dict[str, np.ndarray]]]:
+    if self.eval_factory is None:
+      return None
+    def limited():
+      for i, batch in enumerate(self.eval_factory()):
+        if i >= max_batches:
+          return
+        yield batch
+    return limited()
+
+
+def resolve(path: str, workdir: str) -> str:
+  return os.path.abspath(os.path.expanduser(path.replace("{workdir}", workdir))) if path else ""
+
+
+def make_input(config: ml_collections.ConfigDict, workdir: str, start_step: int) -> TrainInput:
+  t, d = config.train, config.data
+  if d.source == "synthetic":
+    from korpat_jax.synthetic_data import SyntheticTokenStream
+    special = SpecialIds()
+    make = lambda seed, step: SyntheticTokenStream(config.model.vocab_size, t.seq_len, t.batch_size, seed, special,
+                                                   start_step=step)
+    log.info("input: SYNTHETIC token stream (tests and benchmarks only)")
+    return TrainInput(make(config.seed, start_step), None, special, config.model.vocab_size, None,
+                      lambda: make(config.seed + 10_000, 0))
+
+  from korpat_jax import input_pipeline
+  from korpat_jax.corpus.records import read_manifest
+  records_dir = resolve(d.records_dir, workdir)
+  tokenizer_dir = resolve(d.tokenizer_dir, workdir)
+  if d.build_demo and not os.path.exists(os.path.join(records_dir, "manifest.json")):
+    from korpat_jax.demo import build_demo_data
+    build_demo_data(records_dir, tokenizer_dir, vocab_size=d.demo_vocab_size, seq_len=t.seq_len)
+  manifest = read_manifest(records_dir)
+  if manifest.seq_len != t.seq_len:
+    from korpat_jax.errors import ConfigError
+    raise ConfigError(f"config.train.seq_len={t.seq_len}: the records in {records_dir} have seq_len "
+                      f"{manifest.seq_len}")
+  special = SpecialIds(**{k: manifest.special_ids[k] for k in ("pad", "unk", "cls", "sep", "mask")})
+  common = dict(global_batch_size=t.batch_size, worker_count=d.worker_count, prefetch=d.prefetch)
+  train = input_pipeline.make_iterator(records_dir, split="train", seed=config.seed, shuffle=True, **common)
+  has_eval = manifest.num_examples("eval") > 0
+  eval_factory = (lambda: input_pipeline.make_iterator(records_dir, split="eval", seed=config.seed, shuffle=False,
+                                                       num_epochs=1, **common)) if has_eval else None
+  log.info("input: %s (%d train / %d eval examples, seq_len %d)", records_dir, manifest.num_examples("train"),
+           manifest.num_examples("eval"), manifest.seq_len)
+  tokenizer_dir = tokenizer_dir or manifest.raw.get("tokenizer_dir") or None
+  return TrainInput(train, train, special, manifest.vocab_size, tokenizer_dir, eval_factory)

@@ -1,0 +1,283 @@
+"""Grain input pipeline: prepared ArrayRecord shards -> per-process batches -> global `jax.Array`s.
+
+The pipeline is a Grain `MapDataset` of *batches*, not of records:
+
+  batch index b -> `_HostBatchKeys` (which records; seeded shuffle, per epoch; this process's rows)
+               -> `_ReadAndDecode` (one batched read per shard, one vectorised decode and pad)
+               -> `to_iter_dataset` (thread prefetch) -> `mp_prefetch` (worker processes, optional).
+
+Global batch b is the slice [b*G, (b+1)*G) of one endless stream of record keys, where epoch e of the stream
+is a permutation of the split seeded by (seed, e). Process p takes rows [p*G/P, (p+1)*G/P) of it, so the
+processes see disjoint examples whose union is the global batch, and all of them yield the same number of
+batches (a process that ran out early would hang the collectives of the train step). Because an element is a
+whole batch picked by its index, the iterator state is one index per worker and a restored iterator yields
+exactly the batches of an uninterrupted run.
+
+Grain's own `MapDataset.shuffle` maps one index at a time (measured 4-8 us per record on the 2-core CI
+machine); a numpy permutation per epoch costs ~4 bytes per record and is computed once per epoch and worker.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import os
+import sys
+import threading
+from typing import Any, Mapping
+
+import grain
+import numpy as np
+from array_record.python import array_record_module
+
+from korpat_jax.corpus import records
+from korpat_jax.errors import KorpatError
+
+FEATURES = ("input_ids", "token_type_ids", "attention_mask")
+# The reader reads only the records asked for: read-ahead would fetch the (shuffled-away) neighbours.
+_READER_OPTIONS = "readahead_buffer_size:0"
+
+
+def manifest_of(records_dir: str) -> records.Manifest:
+  return records.read_manifest(records_dir)
+
+
+class _ShardReader:
+  """Random access to the records of a split by global key, with errors that name the shard and record."""
+
+  def __init__(self, paths: list[str], counts: list[int]):
+    self.paths = paths
+    self.starts = [0, *np.cumsum(counts).tolist()]
+    self._readers: list[Any] = [None] * len(paths)
+    self._lock = threading.Lock()
+
+  def __getstate__(self) -> dict[str, Any]:  # Readers are reopened in each worker process.
+    return {"paths": self.paths, "starts": self.starts}
+
+  def __setstate__(self, state: dict[str, Any]) -> None:
+    self.__dict__.update(state)
+    self._readers = [None] * len(self.paths)
+    self._lock = threading.Lock()
+
+  def locate(self, key: int) -> tuple[str, int]:
+    shard = bisect.bisect_right(self.starts, key) - 1
+    return self.paths[shard], key - self.starts[shard]
+
+  def _reader(self, shard: int) -> Any:
+    with self._lock:  # One reader per shard, shared by the prefetch threads (its reads are thread-safe).
+      if self._readers[shard] is None:
+        self._readers[shard] = array_record_module.ArrayRecordReader(self.paths[shard], _READER_OPTIONS)
+      return self._readers[shard]
+
+  def read(self, keys: np.ndarray) -> list[bytes]:
+    """The records of `keys` (global, in any order), in that order."""
+    out: list[bytes] = [b""] * len(keys)
+    shards = np.searchsorted(self.starts, keys, side="right") - 1
+    for shard in np.unique(shards):
+      rows = np.flatnonzero(shards == shard)
+      positions = (keys[rows] - self.starts[shard]).tolist()
+      try:
+        data = self._reader(shard).read(positions)
+      except Exception as e:  # noqa: BLE001 - the C++ reader raises RuntimeError/ValueError/OSError.
+        raise self._corrupt_error(int(shard), positions, e) from None
+      for row, record in zip(rows.tolist(), data):
+        out[row] = record
+    return out
+
+  def _corrupt_error(self, shard: int, positions: list[int], error: Exception) -> KorpatError:
+    """Re-reads one record at a time to name the first bad one."""
+    for position in sorted(positions):
+      try:
+        self._reader(shard).read([position])
+      except Exception as e:  # noqa: BLE001
+        return KorpatError(f"{self.paths[shard]}: record {position}: unreadable ArrayRecord data ({_line(e)})")
+    return KorpatError(f"{self.paths[shard]}: unreadable ArrayRecord data ({_line(error)})")
+
+
+def _line(error: Exception) -> str:
+  return " ".join(str(error).split()) or type(error).__name__
+
+
+def open_split(manifest: records.Manifest, split: str) -> _ShardReader:
+  """Checks every shard of `split` against the manifest (a truncated file reads as 0 records)."""
+  paths = manifest.shard_paths(split)
+  counts = [int(s["examples"]) for s in manifest.splits[split]]
+  for path, count in zip(paths, counts):
+    if not os.path.exists(path):
+      raise KorpatError(f"{path}: shard listed in {records.MANIFEST} is missing")
+    try:
+      reader = array_record_module.ArrayRecordReader(path, _READER_OPTIONS)
+      found = reader.num_records() if reader.ok() else 0
+      reader.close()
+    except Exception:  # noqa: BLE001 - a damaged file fails to close with a bare RuntimeError.
+      found = 0
+    if found != count:
+      raise KorpatError(f"{path}: holds {found} records, {records.MANIFEST} says {count} "
+                        "(truncated, corrupt or not an ArrayRecord file)")
+  if not sum(counts):
+    raise KorpatError(f"{os.path.join(manifest.directory, records.MANIFEST)}: split {split!r} has no examples")
+  return _ShardReader(paths, counts)
+
+
+class _HostBatchKeys:
+  """Grain data source: batch index -> this process's record keys of that global batch (-1 = padding row)."""
+
+  def __init__(self, *, num_records: int, global_batch_size: int, process_index: int, process_count: int,
+               seed: int, shuffle: bool, num_epochs: int | None):
+    self.num_records = num_records
+    self.global_batch_size = global_batch_size
+    self.local_batch_size = global_batch_size // process_count
+    self.first_row = process_index * self.local_batch_size
+    self.seed = seed
+    self.shuffle = shuffle
+    self.stream_length = None if num_epochs is None else num_records * num_epochs
+    self._permutations: dict[int, np.ndarray] = {}
+    self._lock = threading.Lock()
+
+  def __getstate__(self) -> dict[str, Any]:
+    return {k: v for k, v in self.__dict__.items() if k not in ("_permutations", "_lock")}
+
+  def __setstate__(self, state: dict[str, Any]) -> None:
+    self.__dict__.update(state)
+    self._permutations = {}
+    self._lock = threading.Lock()
+
+  def __len__(self) -> int:
+    if self.stream_length is None:
+      return sys.maxsize
+    return math.ceil(self.stream_length / self.global_batch_size)
+
+  def __repr__(self) -> str:
+    return (f"_HostBatchKeys(records={self.num_records}, global_batch={self.global_batch_size}, "
+            f"rows={self.first_row}+{self.local_batch_size}, seed={self.seed}, shuffle={self.shuffle})")
+
+  def permutation(self, epoch: int) -> np.ndarray:
+    with self._lock:
+      if epoch not in self._permutations:
+        if len(self._permutations) >= 3:  # Prefetch threads work on at most a few adjacent epochs.
+          del self._permutations[min(self._permutations)]
+        order = np.arange(self.num_records, dtype=np.uint32 if self.num_records < 2**32 else np.int64)
+        np.random.default_rng([self.seed, epoch]).shuffle(order)
+        self._permutations[epoch] = order
+      return self._permutations[epoch]
+
+  def __getitem__(self, index: int) -> np.ndarray:
+    start = int(index) * self.global_batch_size + self.first_row
+    stream = np.arange(start, start + self.local_batch_size, dtype=np.int64)
+    epochs, positions = np.divmod(stream, self.num_records)
+    keys = positions
+    if self.shuffle:
+      keys = np.empty_like(positions)
+      for epoch in np.unique(epochs).tolist():
+        in_epoch = epochs == epoch
+        keys[in_epoch] = self.permutation(epoch)[positions[in_epoch]]
+    if self.stream_length is not None:
+      keys = np.where(stream < self.stream_length, keys, -1)
+    return keys
+
+
+class _ReadAndDecode(grain.transforms.Map):
+  """Record keys -> padded int32 `input_ids`, `token_type_ids`, `attention_mask` of shape [len(keys), S]."""
+
+  def __init__(self, reader: _ShardReader, manifest: records.Manifest):
+    self.reader = reader
+    self.seq_len = manifest.seq_len
+    self.dtype = manifest.id_dtype.newbyteorder("<")
+    self.vocab_size = manifest.vocab_size
+    self.pad_id = manifest.special_ids["pad"]
+    self.sep_id = manifest.special_ids["sep"]
+
+  def map(self, keys: np.ndarray) -> dict[str, np.ndarray]:
+    rows = np.flatnonzero(keys >= 0)
+    data = self.reader.read(keys[rows])
+    nbytes = np.fromiter(map(len, data), dtype=np.int64, count=len(data))
+    lengths = nbytes // self.dtype.itemsize
+    bad = (nbytes % self.dtype.itemsize != 0) | (lengths < 1) | (lengths > self.seq_len)
+    if bad.any():
+      i = int(np.argmax(bad))
+      self._fail(int(keys[rows[i]]), f"{nbytes[i]} bytes is not 1..{self.seq_len} {self.dtype.name} ids")
+    flat = np.frombuffer(b"".join(data), dtype=self.dtype)
+    if flat.size and flat.max() >= self.vocab_size:
+      i = int(np.searchsorted(np.cumsum(lengths), int(np.argmax(flat >= self.vocab_size)), side="right"))
+      self._fail(int(keys[rows[i]]), f"token id >= vocab size {self.vocab_size}")
+
+    batch, positions = len(keys), np.arange(self.seq_len)
+    attention_mask = np.zeros((batch, self.seq_len), dtype=bool)
+    attention_mask[rows] = positions < lengths[:, None]
+    input_ids = np.full((batch, self.seq_len), self.pad_id, dtype=np.int32)
+    input_ids[attention_mask] = flat  # Row-major order of the mask = the records concatenated.
+    is_sep = input_ids == self.sep_id
+    first_sep = np.where(is_sep.any(axis=1), is_sep.argmax(axis=1), self.seq_len)
+    token_type_ids = (positions > first_sep[:, None]) & attention_mask
+    return {"input_ids": input_ids, "token_type_ids": token_type_ids.astype(np.int32),
+            "attention_mask": attention_mask.astype(np.int32)}
+
+  def _fail(self, key: int, what: str) -> None:
+    path, position = self.reader.locate(key)
+    raise KorpatError(f"{path}: record {position}: {what}")
+
+
+def make_iterator(records_dir: str, *, split: str = "train", global_batch_size: int, seed: int,
+                  shuffle: bool = True, num_epochs: int | None = None, worker_count: int = 0, prefetch: int = 2,
+                  process_index: int | None = None,
+                  process_count: int | None = None) -> grain.DatasetIterator:
+  """A checkpointable iterator over this process's share of the global batches of `split`.
+
+  Yields {"input_ids", "token_type_ids", "attention_mask"}: int32 [global_batch_size // process_count, seq_len],
+  padded with the manifest's pad id; token types are 0 up to and including the first [SEP], 1 after.
+  `num_epochs=None` repeats forever, reshuffling every epoch (seeded by seed and epoch; batches may span two
+  epochs). With a finite `num_epochs` (eval: shuffle=False, num_epochs=1) the last batch is filled with all-pad
+  rows (attention_mask all 0) so every batch has the same shape; skip those rows when counting examples.
+  `prefetch` batches are read ahead in as many threads (the C++ reads run in parallel); `worker_count` > 0 also
+  reads and decodes in that many worker processes, each with its own `prefetch` threads.
+  `process_index`/`process_count` default to JAX's. The iterator's state (get_state/set_state, or
+  `grain.checkpoint.CheckpointSave/CheckpointRestore` in Orbax) resumes exactly; restore it into an iterator made
+  with the same arguments (the same worker_count and process count).
+  """
+  if process_index is None or process_count is None:
+    import jax  # Imported here so that worker processes do not import it to unpickle the pipeline.
+    process_index = jax.process_index() if process_index is None else process_index
+    process_count = jax.process_count() if process_count is None else process_count
+  if global_batch_size <= 0 or global_batch_size % process_count:
+    raise KorpatError(f"global_batch_size: {global_batch_size} is not a positive multiple of the "
+                      f"process count {process_count}")
+  if not 0 <= process_index < process_count:
+    raise KorpatError(f"process_index: {process_index} is not in [0, {process_count})")
+  if num_epochs is not None and num_epochs < 1:
+    raise KorpatError(f"num_epochs: {num_epochs} must be None (forever) or >= 1")
+  if not 0 <= seed < 2**63:
+    raise KorpatError(f"seed: {seed} must be in [0, 2**63)")
+
+  manifest = manifest_of(records_dir)
+  reader = open_split(manifest, split)
+  keys = _HostBatchKeys(num_records=reader.starts[-1], global_batch_size=global_batch_size,
+                        process_index=process_index, process_count=process_count, seed=seed, shuffle=shuffle,
+                        num_epochs=num_epochs)
+  dataset = grain.MapDataset.source(keys).map(_ReadAndDecode(reader, manifest))
+  buffer = max(1, prefetch)
+  iter_dataset = dataset.to_iter_dataset(grain.ReadOptions(num_threads=buffer, prefetch_buffer_size=buffer))
+  if worker_count > 0:
+    _mark_absl_flags_parsed()
+    iter_dataset = iter_dataset.mp_prefetch(
+        grain.MultiprocessingOptions(num_workers=worker_count, per_worker_buffer_size=buffer))
+  return iter(iter_dataset)
+
+
+def _mark_absl_flags_parsed() -> None:
+  """Grain 0.2.18's mp_prefetch reads an absl flag, which fails unless flags were parsed (google/grain#1355)."""
+  from absl import flags
+
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()
+
+
+def to_global(local_batch: Mapping[str, np.ndarray], sharding: Any) -> dict[str, Any]:
+  """This process's rows -> global `jax.Array`s of [global_batch, S] laid out by `sharding`.
+
+  `sharding` (e.g. `NamedSharding(mesh, PartitionSpec("data"))`) must split the batch axis so that each process
+  addresses global_batch / process_count rows; the process's rows are placed in its devices' order.
+  """
+  import jax
+
+  return {name: jax.make_array_from_process_local_data(sharding, np.asarray(value))
+          for name, value in local_batch.items()}

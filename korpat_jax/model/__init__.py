@@ -1,0 +1,6 @@
+"""Flax ELECTRA: shared embeddings, generator and discriminator encoders, their heads."""
+
+from korpat_jax.model.config import EncoderConfig, ElectraConfig
+from korpat_jax.model.electra import ElectraPretrainer, Embeddings, Encoder
+
+__all__ = ["EncoderConfig", "ElectraConfig", "ElectraPretrainer", "Embeddings", "Encoder"]

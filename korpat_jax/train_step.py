@@ -1,0 +1,138 @@
+"""The train state, the ELECTRA loss on a batch, and the jitted update with gradient accumulation.
+
+Everything here is traced once and runs on device: no host syncs, metrics come back as device arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import flax.linen as nn
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from korpat_jax import objective
+from korpat_jax.model import ElectraPretrainer
+
+Batch = Mapping[str, jax.Array]  # input_ids, token_type_ids, attention_mask: int32 [B, S]
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array     # int32 scalar
+  params: Any         # fp32 parameter tree
+  opt_state: Any
+  rng: jax.Array      # uint32[2] raw PRNG key; folded with the step, so a resumed run draws the same numbers
+
+
+def init_params(model: ElectraPretrainer, rng: jax.Array, seq_len: int) -> Any:
+  ids = jnp.zeros((1, seq_len), jnp.int32)
+  return model.init(rng, ids, ids, jnp.ones_like(ids))["params"]
+
+
+def create_train_state(model: ElectraPretrainer, tx: optax.GradientTransformation, seed: int,
+                       seq_len: int) -> TrainState:
+  rng = jax.random.PRNGKey(seed)
+  params = init_params(model, jax.random.fold_in(rng, 0), seq_len)
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
+                    rng=jax.random.fold_in(rng, 1))
+
+
+def electra_sums(model: ElectraPretrainer, params: Any, batch: Batch, masked: objective.Masked,
+                 sample_keys: jax.Array, rng: jax.Array, *, temperature: float, deterministic: bool
+                 ) -> dict[str, jax.Array]:
+  """Loss sums and counts of one (micro-)batch: generator MLM, sampling, discriminator.
+
+  `sample_keys` [B, 2] holds one sampling key per example, so the replaced tokens of an example do not depend on
+  how the batch is split into micro-batches or devices. `rng` drives dropout.
+  """
+  gen_rng, disc_rng = jax.random.split(rng)
+  variables = {"params": params}
+  gen_logits = model.apply(variables, masked.input_ids, batch["token_type_ids"], batch["attention_mask"],
+                           masked.positions, deterministic, rngs={"dropout": gen_rng},
+                           method=ElectraPretrainer.generator_logits)
+  gen_loss_sum, gen_correct = objective.mlm_loss_sum(gen_logits, masked.labels, masked.weights)
+  sampled = jax.vmap(objective.sample_tokens, in_axes=(0, 0, None))(sample_keys, gen_logits, temperature)
+  fake_ids, is_fake = objective.replace_tokens(batch["input_ids"], masked, sampled)
+  disc_logits = model.apply(variables, fake_ids, batch["token_type_ids"], batch["attention_mask"], deterministic,
+                            rngs={"dropout": disc_rng}, method=ElectraPretrainer.discriminator_logits)
+  return {
+      "gen_loss_sum": gen_loss_sum,
+      "gen_correct": gen_correct,
+      "disc_loss_sum": objective.discriminator_loss_sum(disc_logits, is_fake, batch["attention_mask"]),
+      "num_masked": masked.weights.sum(),
+      "num_tokens": batch["attention_mask"].sum().astype(jnp.float32),
+      **objective.discriminator_counts(disc_logits, is_fake, batch["attention_mask"]),
+  }
+
+
+def _split_micro(tree: Any, accum: int) -> Any:
+  """[B, ...] -> [accum, B/accum, ...], micro-batch i = rows i, i+accum, ... so each spans every device's rows."""
+  def split(x):
+    return x.reshape(x.shape[0] // accum, accum, *x.shape[1:]).swapaxes(0, 1)
+  return jax.tree.map(split, tree)
+
+
+def make_train_step(model: ElectraPretrainer, tx: optax.GradientTransformation, schedule: optax.Schedule,
+                    special: objective.SpecialIds, obj: Mapping[str, Any], grad_accum_steps: int
+                    ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
+  """A pure `(state, batch) -> (state, metrics)`; jit it with shardings in the trainer.
+
+  Masking is drawn for the whole batch first, so the loss denominators (masked positions, non-pad tokens) are those
+  of the global batch and accumulating `grad_accum_steps` micro-batches gives the gradient of the full batch.
+  """
+  disc_weight = float(obj["disc_weight"])
+
+  def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
+    rng = jax.random.fold_in(state.rng, state.step)
+    mask_rng, sample_rng, micro_rng = jax.random.split(rng, 3)
+    sample_keys = jax.random.split(sample_rng, batch["input_ids"].shape[0])
+    masked = objective.mask_tokens(mask_rng, batch["input_ids"], batch["attention_mask"], special,
+                                   mask_prob=obj["mask_prob"], max_predictions=obj["max_predictions"])
+    num_masked = jnp.maximum(masked.weights.sum(), 1.0)
+    num_tokens = jnp.maximum(batch["attention_mask"].sum().astype(jnp.float32), 1.0)
+
+    def loss_fn(params, micro_batch, micro_masked, micro_keys, micro_rng):
+      sums = electra_sums(model, params, micro_batch, micro_masked, micro_keys, micro_rng,
+                          temperature=obj["temperature"], deterministic=False)
+      loss = sums["gen_loss_sum"] / num_masked + disc_weight * sums["disc_loss_sum"] / num_tokens
+      return loss, sums
+
+    grad_fn = jax.grad(loss_fn, has_aux=True)
+    if grad_accum_steps == 1:
+      grads, sums = grad_fn(state.params, batch, masked, sample_keys, micro_rng)
+    else:
+      micro = _split_micro((dict(batch), masked, sample_keys), grad_accum_steps)
+      rngs = jax.random.split(micro_rng, grad_accum_steps)
+
+      def accumulate(carry, xs):
+        g, s = grad_fn(state.params, *xs[0], xs[1])
+        return jax.tree.map(jnp.add, carry, (g, s)), None
+
+      first = jax.tree.map(lambda x: x[0], micro)
+      zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(lambda: grad_fn(state.params, *first, rngs[0])))
+      (grads, sums), _ = jax.lax.scan(accumulate, zeros, (micro, rngs))
+
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = objective.finalize_metrics(sums, disc_weight)
+    metrics["grad_norm"] = optax.tree.norm(grads)
+    metrics["learning_rate"] = schedule(state.step)
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+  return train_step
+
+
+def make_eval_step(model: ElectraPretrainer, special: objective.SpecialIds, obj: Mapping[str, Any]
+                   ) -> Callable[[Any, Batch, jax.Array], dict[str, jax.Array]]:
+  """`(params, batch, rng) -> summed counts`, without dropout; sum over batches, then objective.finalize_metrics."""
+  def eval_step(params, batch, rng):
+    mask_rng, sample_rng, rng = jax.random.split(rng, 3)
+    masked = objective.mask_tokens(mask_rng, batch["input_ids"], batch["attention_mask"], special,
+                                   mask_prob=obj["mask_prob"], max_predictions=obj["max_predictions"])
+    sample_keys = jax.random.split(sample_rng, batch["input_ids"].shape[0])
+    return electra_sums(model, params, batch, masked, sample_keys, rng, temperature=obj["temperature"],
+                        deterministic=True)
+  return eval_step

@@ -1,0 +1,56 @@
+"""What a run directory holds besides checkpoints, so that export and fine-tuning need only the directory.
+
+  WORKDIR/config.json       the resolved run config (for people and for reruns)
+  WORKDIR/model.json        {"model": ElectraConfig dict, "tokenizer_dir": path or null, "special_ids": {...}}
+  WORKDIR/checkpoints/      Orbax checkpoints (korpat_jax.checkpoint)
+  WORKDIR/tensorboard/      TensorBoard event files
+  WORKDIR/profile/          jax.profiler traces
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Mapping, Optional
+
+from korpat_jax.errors import KorpatError
+from korpat_jax.model.config import ElectraConfig
+
+CONFIG_JSON, MODEL_JSON = "config.json", "model.json"
+
+
+def checkpoint_dir(workdir: str) -> str:
+  return os.path.join(workdir, "checkpoints")
+
+
+def write_model_info(workdir: str, model: ElectraConfig, tokenizer_dir: Optional[str],
+                     special_ids: Mapping[str, int]) -> None:
+  os.makedirs(workdir, exist_ok=True)
+  info = {"model": model.to_dict(), "tokenizer_dir": tokenizer_dir and os.path.abspath(tokenizer_dir),
+          "special_ids": dict(special_ids)}
+  _write_json(os.path.join(workdir, MODEL_JSON), info)
+
+
+def write_run_config(workdir: str, config: Mapping[str, Any]) -> None:
+  os.makedirs(workdir, exist_ok=True)
+  _write_json(os.path.join(workdir, CONFIG_JSON), config)
+
+
+def read_model_info(workdir: str) -> tuple[ElectraConfig, Optional[str], dict[str, int]]:
+  """(model config, tokenizer directory or None, special ids) of a run directory."""
+  path = os.path.join(workdir, MODEL_JSON)
+  if not os.path.exists(path):
+    raise KorpatError(f"{path}: missing; is {workdir!r} a korpat-jax run directory?")
+  try:
+    with open(path, encoding="utf-8") as f:
+      info = json.load(f)
+    return ElectraConfig.from_dict(info["model"]), info.get("tokenizer_dir"), dict(info["special_ids"])
+  except (json.JSONDecodeError, KeyError, TypeError) as e:
+    raise KorpatError(f"{path}: unreadable model info ({e})") from None
+
+
+def _write_json(path: str, obj: Any) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    json.dump(obj, f, indent=2, ensure_ascii=False, default=str)
+  os.replace(tmp, path)

@@ -1,0 +1,101 @@
+"""The trainer end to end on the synthetic stream: loss falls, checkpoints resume exactly, profiles, errors."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from helpers import REPO, pretrain_config
+from korpat_jax import sharding, workdir as workdir_lib
+from korpat_jax.checkpoint import Checkpointer
+from korpat_jax.train import train
+
+
+def _losses(workdir):
+  with open(workdir / "metrics.jsonl") as f:
+    return [r["loss"] for r in map(json.loads, f) if r["split"] == "train"]
+
+
+def _params(workdir, step):
+  ckpt = Checkpointer(workdir_lib.checkpoint_dir(str(workdir)), interval=1, keep=1, read_only=True)
+  return ckpt.restore_params_on_host(step)[1]
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+  """40 uninterrupted steps with a profile window; the reference for the resume test."""
+  workdir = tmp_path_factory.mktemp("full")
+  config = pretrain_config("tiny", **{"train.num_steps": 40, "train.log_every": 4, "train.checkpoint_every": 20,
+                                      "profile.start_step": 5, "profile.num_steps": 2})
+  train(config, str(workdir))
+  return workdir
+
+
+def test_loss_falls_and_outputs_exist(full_run):
+  losses = _losses(full_run)
+  assert len(losses) == 10
+  assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:2]), losses
+  assert list((full_run / "tensorboard").glob("events.out.tfevents.*"))
+  assert list((full_run / "profile").rglob("*.xplane.pb")), "no profiler trace written"
+  assert Checkpointer(str(full_run / "checkpoints"), interval=1, keep=1, read_only=True).all_steps() == [20, 40]
+  model_cfg, _, special = workdir_lib.read_model_info(str(full_run))
+  assert model_cfg.vocab_size == 128 and special["mask"] == 4
+
+
+def test_stop_and_rerun_resumes_exactly(full_run, tmp_path):
+  # A run "killed" after its step-20 checkpoint: the full run's directory without the step-40 checkpoint.
+  workdir = tmp_path / "run"
+  shutil.copytree(full_run, workdir)
+  shutil.rmtree(workdir / "checkpoints" / "40")
+  (workdir / "metrics.jsonl").unlink()
+  config = pretrain_config("tiny", **{"train.num_steps": 40, "train.log_every": 4, "train.checkpoint_every": 20})
+  train(config, str(workdir))  # the same command again
+  with open(workdir / "metrics.jsonl") as f:
+    steps = [r["step"] for r in map(json.loads, f) if r["split"] == "train"]
+  assert steps == list(range(24, 41, 4)), steps  # resumed at 20, no step trained twice
+  resumed, reference = _params(workdir, 40), _params(full_run, 40)
+  for path, x in jax.tree_util.tree_leaves_with_path(reference):
+    np.testing.assert_array_equal(x, dict(jax.tree_util.tree_leaves_with_path(resumed))[path])
+
+
+def test_checkpoint_from_16_devices_restores_onto_4(full_run):
+  config = pretrain_config("tiny")
+  from korpat_jax.model import ElectraConfig, ElectraPretrainer
+  from korpat_jax.optimizer import make_optimizer
+  from korpat_jax.train_step import create_train_state
+  model = ElectraPretrainer(ElectraConfig.from_config(config.model))
+  tx, _ = make_optimizer(config.optimizer, 40)
+  abstract = jax.eval_shape(lambda: create_train_state(model, tx, 0, 64))
+  mesh = sharding.make_mesh({"data": 2, "fsdp": 2}, jax.devices()[:4])
+  shardings = sharding.state_shardings(abstract, mesh, min_size=256)
+  target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract, shardings)
+  ckpt = Checkpointer(str(full_run / "checkpoints"), interval=1, keep=1, read_only=True)
+  state = ckpt.restore(40, target)
+  embedding = state.params["embeddings"]["word_embeddings"]["embedding"]
+  assert embedding.sharding.mesh.devices.size == 4 and embedding.sharding.spec != ()
+  assert int(state.step) == 40
+  np.testing.assert_array_equal(np.asarray(embedding),
+                                _params(full_run, 40)["embeddings"]["word_embeddings"]["embedding"])
+
+
+def _cli(*args):
+  return subprocess.run([sys.executable, "-m", "korpat_jax", "pretrain", *args], cwd=REPO, capture_output=True,
+                        text=True, timeout=300)
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("--config.train.batchsize=8", "config.train.batchsize: unknown key 'batchsize' in train (did you mean "
+                                   "train.batch_size?)"),
+    ("--config.train.batch_size=7", "config.train.batch_size=7: must divide by devices"),
+    ("--config.train.num_steps=many", "config.train.num_steps='many': expected a int"),
+    ("--config.model.num_heads=3", "config.model.num_heads=3: must divide model.hidden_size=32"),
+])
+def test_bad_config_values_give_one_line_errors(tmp_path, override, expected):
+  result = _cli("--config", "configs/pretrain.py:tiny", "--workdir", str(tmp_path), override)
+  assert result.returncode == 2, result.stderr
+  lines = [l for l in result.stderr.splitlines() if "error" in l]
+  assert len(lines) == 1 and expected in lines[0], result.stderr
