@@ -68,7 +68,9 @@ def make_input(config: ml_collections.ConfigDict, workdir: str, start_step: int)
   records_dir = resolve(d.records_dir, workdir)
   tokenizer_dir = resolve(d.tokenizer_dir, workdir)
   if d.build_demo and not os.path.exists(os.path.join(records_dir, "manifest.json")):
-    from korpat_jax.demo import build_demo_data
+    from korpat_jax.corpus.demo import build_demo_data
+    log.info("demo: building the tokenizer (%s) and records (%s) from the bundled corpus", tokenizer_dir,
+             records_dir)
     build_demo_data(records_dir, tokenizer_dir, vocab_size=d.demo_vocab_size, seq_len=t.seq_len)
   manifest = read_manifest(records_dir)
   if manifest.seq_len != t.seq_len:

@@ -1,0 +1,107 @@
+"""Train-step throughput (tokens/s, sequences/s, MFU where defined) of the pretraining configs.
+
+    python benchmarks/pretrain_speed.py --variants tiny,small --batch 16 --steps 10      # CPU, 1 device
+    python benchmarks/pretrain_speed.py --variants base --batch 64 --dtype bfloat16     # one GPU
+
+Configs are measured side by side in one process, interleaved round by round, and each figure is the median of
+the per-step times (every step synchronised), so a noisy machine shifts all of them alike.
+Input is the synthetic stream, already on device: this measures the step, not the loader.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from helpers import pretrain_config  # noqa: E402
+from korpat_jax import objective, sharding  # noqa: E402
+from korpat_jax.mfu import mfu, training_flops_per_step  # noqa: E402
+from korpat_jax.model import ElectraConfig, ElectraPretrainer  # noqa: E402
+from korpat_jax.optimizer import make_optimizer  # noqa: E402
+from korpat_jax.synthetic_data import SyntheticTokenStream  # noqa: E402
+from korpat_jax.train_step import create_train_state, make_train_step  # noqa: E402
+
+
+def build(variant: str, batch: int, seq_len: int | None, dtype: str | None, attention: str | None):
+  config = pretrain_config(variant)
+  seq = seq_len or config.train.seq_len
+  if dtype:
+    config.model.dtype = dtype
+  if attention:
+    config.model.attention_impl = attention
+    if attention == "cudnn":
+      config.model.attention_dropout_rate = 0.0
+  model_cfg = ElectraConfig.from_config(config.model)
+  model = ElectraPretrainer(model_cfg)
+  tx, schedule = make_optimizer(config.optimizer, config.train.num_steps)
+  obj = dict(config.objective, max_predictions=objective.max_predictions_per_seq(seq, config.objective.mask_prob))
+  mesh = sharding.make_mesh({"data": -1, "fsdp": 1})
+  create = lambda: create_train_state(model, tx, 0, seq)
+  state_sharding = sharding.state_shardings(jax.eval_shape(create), mesh)
+  batch_sharding = sharding.batch_sharding(mesh)
+  state = jax.jit(create, out_shardings=state_sharding)()
+  step = jax.jit(make_train_step(model, tx, schedule, objective.SpecialIds(), obj, 1),
+                 in_shardings=(state_sharding, batch_sharding),
+                 out_shardings=(state_sharding, sharding.replicated(mesh)), donate_argnums=0)
+  stream = SyntheticTokenStream(model_cfg.vocab_size, seq, batch, 0, objective.SpecialIds())
+  data = {k: jax.device_put(v, batch_sharding) for k, v in next(stream).items()}
+  flops = training_flops_per_step(model_cfg, batch, seq, obj["max_predictions"])
+  return {"state": state, "step": step, "batch": data, "flops": flops, "seq": seq, "cfg": model_cfg}
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--variants", default="tiny,small")
+  parser.add_argument("--batch", type=int, default=16)
+  parser.add_argument("--seq-len", type=int, default=None)
+  parser.add_argument("--steps", type=int, default=10, help="timed steps per config per round")
+  parser.add_argument("--rounds", type=int, default=3)
+  parser.add_argument("--dtype", default=None, help="override model.dtype, e.g. bfloat16 on GPU")
+  parser.add_argument("--attention", default=None, help="override model.attention_impl: xla | cudnn")
+  args = parser.parse_args()
+
+  runs = {}
+  for variant in args.variants.split(","):
+    t0 = time.perf_counter()
+    runs[variant] = build(variant, args.batch, args.seq_len, args.dtype, args.attention)
+    run = runs[variant]
+    run["state"], _ = run["step"](run["state"], run["batch"])
+    jax.block_until_ready(run["state"])
+    run["compile_s"] = time.perf_counter() - t0
+    run["times"] = []
+  for _ in range(args.rounds):
+    for run in runs.values():
+      for _ in range(args.steps):
+        t0 = time.perf_counter()
+        run["state"], metrics = run["step"](run["state"], run["batch"])
+        jax.block_until_ready(metrics)
+        run["times"].append(time.perf_counter() - t0)
+
+  device = jax.devices()[0]
+  commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                          text=True).stdout.strip()
+  print(f"# pretrain step speed, {time.strftime('%Y-%m-%d')}, {jax.device_count()} x {device.device_kind}, "
+        f"{os.cpu_count()} CPUs, jax {jax.__version__}, commit {commit}\n")
+  print("| config | params (M) | batch x seq | median step (ms) | tokens/s | sequences/s | MFU | first step (s) |")
+  print("|---|---:|---:|---:|---:|---:|---:|---:|")
+  for variant, run in runs.items():
+    median = statistics.median(run["times"])
+    params = sum(x.size for x in jax.tree.leaves(run["state"].params)) / 1e6
+    util = mfu(run["flops"], median, jax.device_count(), device.device_kind)
+    print(f"| {variant} | {params:.1f} | {args.batch} x {run['seq']} | {median * 1e3:.1f} | "
+          f"{args.batch * run['seq'] / median:,.0f} | {args.batch / median:,.1f} | "
+          f"{'n/a (CPU)' if util is None else f'{util:.1%}'} | {run['compile_s']:.1f} |")
+
+
+if __name__ == "__main__":
+  main()

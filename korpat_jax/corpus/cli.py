@@ -1,0 +1,124 @@
+"""`korpat-jax prepare`: corpus glob -> pre-tokenized ELECTRA examples in ArrayRecord shards + manifest.json."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from typing import Sequence
+
+from korpat_jax.corpus.cleaning import CleanConfig
+from korpat_jax.corpus.examples import PackingConfig
+from korpat_jax.corpus.pipeline import PrepConfig
+from korpat_jax.corpus.readers import DEFAULT_JSONL_FIELDS, FORMATS, ReaderConfig, expand_corpus
+from korpat_jax.corpus.sentences import DEFAULT_MAX_SENTENCE_CHARS
+from korpat_jax.corpus.tokenizing import MWPTokenizerFactory
+from korpat_jax.errors import KorpatError
+
+
+def build_parser() -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(
+      prog="korpat-jax prepare", description=__doc__,
+      epilog="Arguments after `--` go to Apache Beam with --runner beam, e.g. "
+             "`-- --runner=DataflowRunner --project=P --region=R` or `-- --direct_num_workers=8`.")
+  p.add_argument("--corpus", action="append", required=True, metavar="GLOB",
+                 help="input files: glob (** allowed) or directory; repeatable")
+  p.add_argument("--tokenizer", required=True, metavar="DIR", help="MWP tokenizer directory")
+  p.add_argument("--out", required=True, metavar="DIR", help="output directory (created; a rerun resumes)")
+  p.add_argument("--seq-len", type=int, default=512, help="ids per example, [CLS] and [SEP]s included")
+  p.add_argument("--runner", choices=("local", "beam"), default="local",
+                 help="local: process pool on this machine; beam: Apache Beam (DirectRunner unless set after --)")
+  p.add_argument("--workers", type=int, default=None, help="local processes (default: all cores; 0 = in-process)")
+  p.add_argument("--records-per-shard", type=int, default=10_000, help="shard size cap (Grain reads small shards fast)")
+  p.add_argument("--eval-fraction", type=float, default=0.01,
+                 help="share of documents (by content hash) in the eval split; 0 disables")
+  p.add_argument("--seed", type=int, default=0, help="packing randomness (the eval split does not depend on it)")
+  p.add_argument("--overwrite", action="store_true", help="replace records of a different run in --out")
+  p.add_argument("--quiet", action="store_true")
+  g = p.add_argument_group("input")
+  g.add_argument("--format", choices=FORMATS, default="auto")
+  g.add_argument("--encoding", default="utf-8")
+  g.add_argument("--jsonl-fields", default=",".join(DEFAULT_JSONL_FIELDS),
+                 help="JSONL fields joined into a document, in order (a field may be a list, e.g. claims)")
+  g.add_argument("--tsv-column", default="text", help="TSV text column: header name, or 0-based index (no header)")
+  g.add_argument("--max-document-chars", type=int, default=ReaderConfig.max_document_chars)
+  g.add_argument("--max-sentence-chars", type=int, default=DEFAULT_MAX_SENTENCE_CHARS)
+  c = p.add_argument_group("cleaning")
+  c.add_argument("--normalize", choices=("NFC", "NFKC", "none"), default="NFC")
+  keep = {"strip_markup": "<tags>", "strip_paragraph_tags": "【0001】 [0001] 【기술분야】 markers",
+          "strip_claim_headers": "claim headers (청구항 1)", "strip_drawing_refs": "drawing references: 기판(110)"}
+  for field, what in keep.items():
+    c.add_argument(f"--keep-{field.removeprefix('strip_').replace('_', '-')}", dest=field, action="store_false",
+                   help=f"keep {what} (removed by default)")
+  k = p.add_argument_group("packing (google-research/electra defaults)")
+  k.add_argument("--single-segment-prob", type=float, default=PackingConfig.single_segment_prob)
+  k.add_argument("--short-seq-prob", type=float, default=PackingConfig.short_seq_prob)
+  return p
+
+
+def config_from_args(args: argparse.Namespace) -> PrepConfig:
+  if args.seq_len < 8:
+    raise KorpatError(f"--seq-len {args.seq_len}: must be at least 8")
+  if not 0 <= args.eval_fraction < 1:
+    raise KorpatError(f"--eval-fraction {args.eval_fraction}: must be in [0, 1)")
+  if args.records_per_shard < 1:
+    raise KorpatError(f"--records-per-shard {args.records_per_shard}: must be positive")
+  fields = tuple(f.strip() for f in args.jsonl_fields.split(",") if f.strip())
+  if not fields:
+    raise KorpatError("--jsonl-fields: no field names")
+  return PrepConfig(
+      packing=PackingConfig(seq_len=args.seq_len, single_segment_prob=args.single_segment_prob,
+                            short_seq_prob=args.short_seq_prob),
+      reader=ReaderConfig(format=args.format, encoding=args.encoding, jsonl_fields=fields,
+                          tsv_column=args.tsv_column, max_document_chars=args.max_document_chars),
+      clean=CleanConfig(normalize="" if args.normalize == "none" else args.normalize,
+                        **{f.name: getattr(args, f.name) for f in dataclasses.fields(CleanConfig)
+                           if f.name.startswith("strip_")}),
+      max_sentence_chars=args.max_sentence_chars,
+      seed=args.seed,
+      eval_fraction=args.eval_fraction,
+      records_per_shard=args.records_per_shard,
+  )
+
+
+def main(argv: Sequence[str]) -> int:
+  argv = list(argv)
+  beam_args: list[str] = []
+  if "--" in argv:
+    cut = argv.index("--")
+    argv, beam_args = argv[:cut], argv[cut + 1:]
+  args = build_parser().parse_args(argv)
+  config = config_from_args(args)
+  if not os.path.isdir(args.tokenizer):
+    raise KorpatError(f"--tokenizer {args.tokenizer}: not a directory")
+  try:
+    "".encode(args.encoding)
+  except LookupError:
+    raise KorpatError(f"--encoding {args.encoding}: unknown encoding") from None
+  files = expand_corpus(args.corpus)
+  factory = MWPTokenizerFactory(os.path.abspath(args.tokenizer))
+  if args.runner == "beam":
+    try:
+      from korpat_jax.corpus.beam import run_beam  # pylint: disable=import-outside-toplevel
+    except ImportError:
+      raise KorpatError("--runner beam: apache-beam is not installed (pip install 'korpat-jax[beam]')") from None
+    manifest = run_beam(files, config, factory, args.out, beam_args=beam_args, overwrite=args.overwrite)
+  else:
+    if beam_args:
+      raise KorpatError(f"arguments after `--` ({' '.join(beam_args)}) are for --runner beam")
+    from korpat_jax.corpus.local import run_local  # pylint: disable=import-outside-toplevel
+    manifest = run_local(files, config, factory, args.out, workers=args.workers, overwrite=args.overwrite,
+                         quiet=args.quiet)
+  _print_summary(manifest, args.out)
+  return 0
+
+
+def _print_summary(manifest: dict, out_dir: str) -> None:
+  splits = ", ".join(f"{name}: {s['examples']} examples in {len(s['shards'])} shard(s)"
+                     for name, s in manifest["splits"].items())
+  print(f"{out_dir}: {manifest['documents']} documents, {manifest['tokens']} tokens -> {splits or 'no examples'}")
+  for kind in ("skipped", "adjusted"):
+    for reason, entry in manifest[kind].items():
+      first = f" (e.g. {entry['examples'][0]})" if entry["examples"] else ""
+      print(f"  {kind} {reason}: {entry['count']}{first}", file=sys.stderr)

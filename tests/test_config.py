@@ -1,0 +1,70 @@
+import pytest
+
+from helpers import REPO, pretrain_config
+from korpat_jax import config as config_lib
+from korpat_jax.errors import ConfigError
+
+CONFIG = str(REPO / "configs" / "pretrain.py")
+
+
+@pytest.mark.parametrize("variant", ["tiny", "demo", "small", "base", "large", "korpatelectra"])
+def test_every_variant_loads_and_validates(variant):
+  config = config_lib.load(f"{CONFIG}:{variant}")
+  if config.data.source == "records" and not config.data.records_dir:
+    with pytest.raises(ConfigError, match="config.data.records_dir: required"):
+      config_lib.validate(config, 16)
+    config.data.records_dir = "/data/records"
+  devices = config.mesh.data if config.mesh.data > 0 else 16
+  config_lib.validate(config, devices)
+
+
+def test_korpatelectra_is_the_seed_run():
+  c = config_lib.load(f"{CONFIG}:korpatelectra")
+  assert (c.model.vocab_size, c.model.hidden_size, c.model.num_layers, c.model.embedding_size) == (35000, 768, 12,
+                                                                                                     768)
+  assert (c.train.seq_len, c.train.batch_size, c.train.num_steps, c.mesh.data) == (512, 128, 1_000_000, 16)
+
+
+def test_overrides_parse_by_the_existing_type():
+  config = pretrain_config("tiny")
+  rest, overrides = config_lib.split_overrides(["--workdir", "w", "--config.train.batch_size=64",
+                                                "--config.optimizer.learning_rate", "3e-4",
+                                                "--config.train.async_checkpoints=false",
+                                                "--config.model.dtype=bfloat16",
+                                                "--config.optimizer.warmup_steps=0"])
+  assert rest == ["--workdir", "w"]
+  config_lib.apply_overrides(config, overrides)
+  assert config.train.batch_size == 64 and config.optimizer.learning_rate == 3e-4
+  assert config.train.async_checkpoints is False and config.model.dtype == "bfloat16"
+
+
+@pytest.mark.parametrize("override, message", [
+    (("train.bach_size", "3"), "unknown key 'bach_size' in train (did you mean train.batch_size?)"),
+    (("trian.batch_size", "3"), "unknown key 'trian' in config (did you mean train?)"),
+    (("train.batch_size", "3.5"), "expected a int, got float"),
+    (("train.async_checkpoints", "maybe"), "expected true or false"),
+])
+def test_bad_overrides_name_the_key(override, message):
+  with pytest.raises(ConfigError, match=".*") as e:
+    config_lib.apply_overrides(pretrain_config("tiny"), [override])
+  assert message in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("model.dtype", "float8", "config.model.dtype='float8'"),
+    ("train.seq_len", 1024, "exceeds model.max_position_embeddings"),
+    ("objective.mask_prob", 1.5, "config.objective.mask_prob=1.5"),
+    ("train.grad_accum_steps", 3, "train.grad_accum_steps (3)"),
+    ("data.source", "web", "config.data.source='web'"),
+    ("model.attention_impl", "flash", "config.model.attention_impl='flash'"),
+])
+def test_validate_rejects_bad_values(key, value, message):
+  config = pretrain_config("tiny", **{key: value})
+  with pytest.raises(ConfigError) as e:
+    config_lib.validate(config, 16)
+  assert message in str(e.value)
+
+
+def test_missing_config_file():
+  with pytest.raises(ConfigError, match="no such config file"):
+    config_lib.load("configs/nope.py:tiny")

@@ -1,0 +1,54 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from korpat_jax.optimizer import decay_mask, learning_rate_schedule, make_optimizer, \
+    scale_by_adam_no_bias_correction
+
+OPT = dict(learning_rate=1e-3, warmup_steps=10, weight_decay=0.01, b1=0.9, b2=0.999, eps=1e-6,
+           bias_correction=False, grad_clip_norm=1.0)
+
+
+def test_schedule_warms_up_then_decays_linearly_to_zero():
+  lr = learning_rate_schedule(1e-3, warmup_steps=10, total_steps=100)
+  assert float(lr(0)) == 0.0
+  assert float(lr(5)) == pytest.approx(0.5e-3 * 0.95)
+  assert float(lr(10)) == pytest.approx(1e-3 * 0.9)
+  assert float(lr(100)) == 0.0 and float(lr(150)) == 0.0
+
+
+def test_adam_without_bias_correction_is_googles_update():
+  g = jnp.array([0.5, -2.0])
+  tx = scale_by_adam_no_bias_correction(0.9, 0.999, 1e-6)
+  state = tx.init(g)
+  update, state = tx.update(g, state)
+  m, v = 0.1 * g, 0.001 * g**2
+  np.testing.assert_allclose(update, m / (np.sqrt(v) + 1e-6), rtol=1e-6)
+  # The bias-corrected first step would be ~sign(g); uncorrected it is sqrt(1000)/10 times that.
+  np.testing.assert_allclose(np.abs(update), np.sqrt(1000) / 10, rtol=1e-3)
+
+
+def test_weight_decay_skips_layer_norm_and_biases():
+  params = {"layer_0": {"output": {"dense": {"kernel": 1.0, "bias": 1.0}, "LayerNorm": {"scale": 1.0,
+                                                                                          "bias": 1.0}}},
+            "embeddings": {"word_embeddings": {"embedding": 1.0}}}
+  mask = decay_mask(params)
+  assert mask["layer_0"]["output"]["dense"] == {"kernel": True, "bias": False}
+  assert mask["layer_0"]["output"]["LayerNorm"] == {"scale": False, "bias": False}
+  assert mask["embeddings"]["word_embeddings"]["embedding"] is True
+
+
+def test_full_chain_clips_and_decays():
+  tx, _ = make_optimizer(OPT, total_steps=100)
+  params = {"dense": {"kernel": jnp.ones(4), "bias": jnp.ones(4)}}
+  state = tx.init(params)
+  for _ in range(11):  # past warmup, so the learning rate is not zero
+    updates, state = tx.update({"dense": {"kernel": jnp.zeros(4), "bias": jnp.zeros(4)}}, state, params)
+  # Zero gradients: only weight decay moves the kernel, never the bias.
+  assert np.all(np.asarray(updates["dense"]["kernel"]) < 0)
+  assert np.all(np.asarray(updates["dense"]["bias"]) == 0)
+  big = {"dense": {"kernel": jnp.full(4, 100.0), "bias": jnp.zeros(4)}}
+  clipped, _ = optax.clip_by_global_norm(1.0).update(big, optax.clip_by_global_norm(1.0).init(big))
+  assert float(optax.tree.norm(clipped)) == pytest.approx(1.0, rel=1e-5)
