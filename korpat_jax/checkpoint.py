@@ -14,6 +14,7 @@ from typing import Any, Optional
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from etils import epath
 from orbax.checkpoint import checkpoint_managers as policies
 
 from korpat_jax.errors import KorpatError
@@ -68,19 +69,31 @@ class Checkpointer:
     return self._manager.restore(step, args=ocp.args.Composite(**items))[STATE]
 
   def restore_params_on_host(self, step: Optional[int] = None) -> tuple[int, Any]:
-    """(step, params) as numpy arrays on one host device, whatever mesh saved them. For export and inspection."""
+    """(step, params) as numpy arrays on one host CPU device, whatever mesh saved them. For export and init_from.
+
+    The abstract tree comes from the item's own metadata: the saved shardings name devices that this machine may
+    not have. Unreadable checkpoints (partial, foreign) become one-line KorpatErrors.
+    """
     step = self.latest_step() if step is None else step
     if step is None:
       raise KorpatError(f"{self.directory}: no checkpoint found")
     self._check_step(step)
-    metadata = self._manager.item_metadata(step)[STATE]
-    device = jax.local_devices(backend="cpu")[0]
-    sharding = jax.sharding.SingleDeviceSharding(device)
-    abstract = jax.tree_util.tree_map(
-        lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=sharding), metadata)
-    state = self._manager.restore(step, args=ocp.args.Composite(**{STATE: ocp.args.StandardRestore(abstract)}))
-    params = state[STATE]["params"]
-    return step, jax.tree_util.tree_map(np.asarray, params)
+    item = os.path.join(self.directory, str(step), STATE)
+    try:
+      metadata = ocp.StandardCheckpointHandler().metadata(epath.Path(item))
+      device = jax.local_devices(backend="cpu")[0]
+      sharding = jax.sharding.SingleDeviceSharding(device)
+      abstract = jax.tree_util.tree_map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=sharding),
+                                        metadata)
+      state = self._manager.restore(step, args=ocp.args.Composite(**{STATE: ocp.args.StandardRestore(abstract)}))
+    except Exception as e:  # Orbax raises many types for a truncated or foreign directory
+      first_line = (str(e).strip().splitlines() or [""])[0][:300]
+      raise KorpatError(f"{item}: cannot read the checkpoint (partial, or not a korpat-jax train state?): "
+                        f"{type(e).__name__}: {first_line}") from None
+    state = state[STATE]
+    if "params" not in state:
+      raise KorpatError(f"{item}: the train state has no 'params' (keys: {sorted(state)})")
+    return step, jax.tree_util.tree_map(np.asarray, state["params"])
 
   def _saved_items(self, step: int) -> set[str]:
     return set(os.listdir(os.path.join(self.directory, str(step))))

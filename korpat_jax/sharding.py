@@ -40,14 +40,26 @@ def make_mesh(mesh_cfg: Mapping[str, Any], devices: list | None = None) -> Mesh:
   devices = list(jax.devices() if devices is None else devices)
   data, fsdp = mesh_shape(mesh_cfg, len(devices))
   dcn = int(mesh_cfg.get("dcn_data", 1))
-  auto = (AxisType.Auto, AxisType.Auto)
   if dcn > 1:
     if data % dcn:
       raise ConfigError(f"config.mesh.dcn_data={dcn} must divide mesh.data={data}")
-    array = mesh_utils.create_hybrid_device_mesh((data // dcn, fsdp), (dcn, 1), devices=devices)
+    array = np.concatenate([mesh_utils.create_device_mesh((data // dcn, fsdp), devices=list(group))
+                            for group in granules(devices, dcn)], axis=0)
   else:
     array = mesh_utils.create_device_mesh((data, fsdp), devices=devices)
-  return Mesh(array, AXES, axis_types=auto)
+  return Mesh(array, AXES, axis_types=(AxisType.Auto, AxisType.Auto))
+
+
+def granules(devices: list, count: int) -> np.ndarray:
+  """Devices split into `count` equal groups with fast links inside each (TPU slices, GPU nodes).
+
+  TPU devices name their slice. GPU processes do not name their node, but launchers number processes node by node
+  (SLURM's block distribution, one task per GPU or per node), so consecutive process indices share a node.
+  """
+  ordered = sorted(devices, key=lambda d: (getattr(d, "slice_index", 0) or 0, d.process_index, d.id))
+  if len(ordered) % count:
+    raise ConfigError(f"config.mesh.dcn_data={count} must divide the device count {len(ordered)}")
+  return np.array(ordered, dtype=object).reshape(count, -1)
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:

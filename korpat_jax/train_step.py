@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp

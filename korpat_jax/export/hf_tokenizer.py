@@ -1,0 +1,103 @@
+"""The tokenizer files of an exported HF directory: vocab.txt and a BertTokenizer config that never lowercases.
+
+The MWP tokenizer is Mecab-ko morphemes joined by spaces, then BERT WordPiece; HF's BertTokenizer reproduces the
+second half exactly when do_lower_case and strip_accents are off (lowercasing NFD-decomposes Hangul into jamo).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from typing import Mapping, Optional
+
+from korpat_jax.errors import KorpatError
+
+VOCAB_TXT = "vocab.txt"
+SPECIAL_TOKENS = {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
+
+
+def read_vocab(path: str) -> list[str]:
+  with open(path, encoding="utf-8") as f:
+    return [line.rstrip("\n") for line in f]
+
+
+def special_id(special_ids: Mapping[str, int], name: str) -> Optional[int]:
+  """The id of a special token ("pad", "cls", ...), whichever spelling of the key the run recorded."""
+  for key in (name, f"[{name.upper()}]", f"{name}_id", f"{name}_token_id"):
+    if key in special_ids:
+      return int(special_ids[key])
+  return None
+
+
+def special_ids_from_vocab(vocab: list[str]) -> dict[str, int]:
+  index = {token: i for i, token in enumerate(vocab)}
+  return {name: index[token] for name, token in SPECIAL_TOKENS.items() if token in index}
+
+
+def write_tokenizer_files(tokenizer_dir: Optional[str], out: str, special_ids: Mapping[str, int],
+                          model_max_length: int) -> Optional[str]:
+  """Writes the tokenizer files into `out`; returns a one-line warning instead when there is no tokenizer."""
+  if not tokenizer_dir or not os.path.isdir(tokenizer_dir):
+    return (f"no tokenizer directory ({tokenizer_dir or 'none recorded in model.json'}); "
+            f"wrote weights and config without tokenizer files")
+  if _save_with_mwp_tokenizer(tokenizer_dir, out):
+    _set_model_max_length(out, model_max_length)
+    return None
+  vocab_path = os.path.join(tokenizer_dir, VOCAB_TXT)
+  if not os.path.isfile(vocab_path):
+    return f"{vocab_path}: missing; wrote weights and config without tokenizer files"
+  vocab = read_vocab(vocab_path)
+  shutil.copyfile(vocab_path, os.path.join(out, VOCAB_TXT))
+  tokens = {}
+  for name, default in SPECIAL_TOKENS.items():
+    i = special_id(special_ids, name)
+    if i is not None and not 0 <= i < len(vocab):
+      raise KorpatError(f"{vocab_path}: special id {name}={i} is outside the vocab of {len(vocab)}")
+    tokens[f"{name}_token"] = vocab[i] if i is not None else default
+  config = {
+      "tokenizer_class": "BertTokenizer",
+      "do_lower_case": False,
+      "strip_accents": False,
+      "do_basic_tokenize": True,
+      "tokenize_chinese_chars": True,
+      "model_max_length": int(model_max_length),
+      "clean_up_tokenization_spaces": False,
+      **tokens,
+  }
+  _write_json(os.path.join(out, "tokenizer_config.json"), config)
+  _write_json(os.path.join(out, "special_tokens_map.json"), tokens)
+  return None
+
+
+def _save_with_mwp_tokenizer(tokenizer_dir: str, out: str) -> bool:
+  """Lets korpat_jax.tokenizer write its own HF files when that package offers it and the directory is one of its
+  own (a directory written by `import-hf` holds only vocab.txt, which the fallback handles)."""
+  try:
+    from korpat_jax.tokenizer import MWPTokenizer  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    return False
+  if not hasattr(MWPTokenizer, "save_hf"):
+    return False
+  try:
+    tokenizer = MWPTokenizer.load(tokenizer_dir)
+  except (KorpatError, OSError):
+    return False
+  tokenizer.save_hf(out)
+  return True
+
+
+def _set_model_max_length(out: str, model_max_length: int) -> None:
+  """The tokenizer must not truncate to more positions than this model has (a demo model has 128, not 512)."""
+  path = os.path.join(out, "tokenizer_config.json")
+  if not os.path.isfile(path):
+    return
+  with open(path, encoding="utf-8") as f:
+    config = json.load(f)
+  config["model_max_length"] = int(model_max_length)
+  _write_json(path, config)
+
+
+def _write_json(path: str, obj: object) -> None:
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump(obj, f, indent=2, ensure_ascii=False)

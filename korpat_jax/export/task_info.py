@@ -1,0 +1,67 @@
+"""The fine-tuning task of a run directory: `"task": {"type": ..., "id2label": {...}}` in WORKDIR/model.json.
+
+Kept beside (not inside) korpat_jax.workdir: it adds one key to model.json and leaves the rest as written there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Mapping, Optional
+
+from korpat_jax.errors import KorpatError
+from korpat_jax.workdir import MODEL_JSON
+
+TASK_TYPES = ("token_classification", "sequence_classification", "question_answering")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskInfo:
+  type: str
+  id2label: dict[int, str]
+
+  @property
+  def num_labels(self) -> int:
+    return 2 if self.type == "question_answering" else len(self.id2label)
+
+
+def write_task_info(workdir: str, task_type: str, id2label: Mapping[int, str]) -> None:
+  """Adds (or replaces) the task entry of an existing WORKDIR/model.json."""
+  if task_type not in TASK_TYPES:
+    raise KorpatError(f"task type {task_type!r} is not one of {', '.join(TASK_TYPES)}")
+  path = os.path.join(workdir, MODEL_JSON)
+  info = _read(path)
+  info["task"] = {"type": task_type, "id2label": {str(int(i)): str(label) for i, label in id2label.items()}}
+  tmp = path + ".tmp"
+  with open(tmp, "w", encoding="utf-8") as f:
+    json.dump(info, f, indent=2, ensure_ascii=False)
+  os.replace(tmp, path)
+
+
+def read_task_info(workdir: str) -> Optional[TaskInfo]:
+  """The task of a fine-tuning run directory, or None for a pretraining one."""
+  path = os.path.join(workdir, MODEL_JSON)
+  task = _read(path).get("task")
+  if task is None:
+    return None
+  try:
+    task_type = str(task["type"])
+    id2label = {int(i): str(label) for i, label in dict(task.get("id2label") or {}).items()}
+  except (KeyError, TypeError, ValueError) as e:
+    raise KorpatError(f"{path}: unreadable \"task\" entry ({e})") from None
+  if task_type not in TASK_TYPES:
+    raise KorpatError(f"{path}: task type {task_type!r} is not one of {', '.join(TASK_TYPES)}")
+  if task_type != "question_answering" and sorted(id2label) != list(range(len(id2label))):
+    raise KorpatError(f"{path}: task id2label ids must be 0..N-1, got {sorted(id2label)}")
+  return TaskInfo(task_type, id2label)
+
+
+def _read(path: str) -> dict:
+  if not os.path.exists(path):
+    raise KorpatError(f"{path}: missing; is {os.path.dirname(path)!r} a korpat-jax run directory?")
+  try:
+    with open(path, encoding="utf-8") as f:
+      return json.load(f)
+  except json.JSONDecodeError as e:
+    raise KorpatError(f"{path}: not valid JSON ({e})") from None

@@ -1,0 +1,160 @@
+"""Run directory (Orbax checkpoint + model.json) -> HF transformers directories.
+
+The checkpoint is read onto one host CPU device whatever mesh saved it, checked against the model config shape by
+shape, renamed and transposed by hf_names, and written as config.json + model.safetensors + tokenizer files + README.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import sys
+from typing import Any, Mapping, Optional
+
+import numpy as np
+from safetensors.numpy import save_file
+
+from korpat_jax import workdir as workdir_lib
+from korpat_jax.checkpoint import Checkpointer
+from korpat_jax.errors import KorpatError
+from korpat_jax.export import hf_config, hf_names, hf_tokenizer
+from korpat_jax.export.model_card import model_card
+from korpat_jax.export.task_info import TASK_TYPES, read_task_info
+from korpat_jax.model.config import ElectraConfig
+
+PARTS = ("discriminator", "generator", "both")
+WORD_EMBEDDINGS = "electra.embeddings.word_embeddings.weight"
+
+
+@dataclasses.dataclass(frozen=True)
+class Exported:
+  directory: str
+  architecture: str
+  step: int
+  num_tensors: int
+  num_bytes: int
+
+
+def export(workdir: str, out: str, step: Optional[int] = None, part: Optional[str] = None) -> list[Exported]:
+  """Writes `out` (one model) or `out/discriminator` + `out/generator` (part "both")."""
+  cfg, tokenizer_dir, special_ids = workdir_lib.read_model_info(workdir)
+  task = read_task_info(workdir)
+  step, params = restore_params(workdir, step)
+  flat = hf_names.flatten(params)
+  source = os.path.join(workdir_lib.checkpoint_dir(workdir), str(step))
+  kinds = _kinds(flat, task and task.type, part, source)
+  id2label = _id2label(flat, kinds[0], task and task.id2label, source) if kinds[0] in TASK_TYPES else None
+  exported = []
+  for kind in kinds:
+    directory = out if len(kinds) == 1 else os.path.join(out, kind)
+    exported.append(write_hf_dir(flat, cfg, kind, directory, step=step, source=source, id2label=id2label,
+                                 tokenizer_dir=tokenizer_dir, special_ids=special_ids))
+  return exported
+
+
+def restore_params(workdir: str, step: Optional[int]) -> tuple[int, Any]:
+  """(step, params as numpy) of a run directory, on one host CPU device whatever mesh saved them."""
+  directory = workdir_lib.checkpoint_dir(workdir)
+  if not os.path.isdir(directory):
+    raise KorpatError(f"{directory}: no checkpoints directory; is {workdir!r} a korpat-jax run directory?")
+  absl_logger = logging.getLogger("absl")  # Orbax warns that a read-only manager is read-only
+  level = absl_logger.level
+  absl_logger.setLevel(logging.ERROR)
+  try:
+    checkpointer = Checkpointer(directory, interval=1, keep=1, read_only=True)
+    try:
+      return checkpointer.restore_params_on_host(step)
+    finally:
+      checkpointer.close()
+  finally:
+    absl_logger.setLevel(level)
+
+
+def write_hf_dir(flat: Mapping[hf_names.Path, Any], cfg: ElectraConfig, kind: str, out: str, *, step: int,
+                 source: str, id2label: Optional[Mapping[int, str]] = None, tokenizer_dir: Optional[str] = None,
+                 special_ids: Optional[Mapping[str, int]] = None) -> Exported:
+  """One HF directory of the `kind` model (see hf_config) from a flat Flax parameter dict."""
+  special_ids = special_ids or {}
+  num_labels = len(id2label) if id2label else 2
+  expected = hf_config.expected_shapes(cfg, kind, num_labels)
+  layout = hf_config.layout(kind)
+  hf_names.check_shapes(flat, expected, source)
+  unexpected = sorted("/".join(p) for p in hf_names.in_layout(flat, layout) if p not in expected)
+  if unexpected:
+    raise KorpatError(f"{source}: parameter {unexpected[0]} is not in the model config's {kind} "
+                      f"({len(unexpected)} unexpected in all); does model.json match the checkpoint?")
+  state = hf_names.to_hf({path: flat[path] for path in expected}, layout)
+  if kind == "generator":  # HF ties it to the word embeddings; a copy keeps loaders that do not tie correct too
+    state["generator_lm_head.weight"] = state[WORD_EMBEDDINGS].copy()
+  state = {name: np.ascontiguousarray(value, dtype=np.float32) for name, value in state.items()}
+
+  os.makedirs(out, exist_ok=True)
+  save_file(state, os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
+  pad = hf_tokenizer.special_id(special_ids, "pad")
+  _write_json(os.path.join(out, "config.json"),
+              hf_config.hf_config(cfg, kind, 0 if pad is None else pad, id2label))
+  warning = hf_tokenizer.write_tokenizer_files(tokenizer_dir, out, special_ids, cfg.max_position_embeddings)
+  if warning:
+    print(f"warning: {out}: {warning}", file=sys.stderr)
+  labels = [id2label[i] for i in sorted(id2label)] if id2label and kind != "question_answering" else None
+  with open(os.path.join(out, "README.md"), "w", encoding="utf-8") as f:
+    f.write(model_card(cfg, kind, step, source, has_tokenizer=warning is None, labels=labels))
+  return Exported(out, hf_config.ARCHITECTURES[kind], step, len(state), sum(v.nbytes for v in state.values()))
+
+
+def detect_task(flat: Mapping[hf_names.Path, Any]) -> Optional[str]:
+  """The task type of a fine-tuned tree (from its head), or None for an ElectraPretrainer tree."""
+  tops = {path[0] for path in flat}
+  if "qa_outputs" in tops:
+    return "question_answering"
+  if "classifier" in tops:
+    has_out_proj = any(path[:2] == ("classifier", "out_proj") for path in flat)
+    return "sequence_classification" if has_out_proj else "token_classification"
+  return None
+
+
+def _kinds(flat: Mapping[hf_names.Path, Any], task_type: Optional[str], part: Optional[str],
+           source: str) -> list[str]:
+  tops = {path[0] for path in flat}
+  detected = detect_task(flat)
+  if detected is not None:
+    if task_type is not None and task_type != detected:
+      raise KorpatError(f"{source}: the checkpoint holds a {detected} head but model.json says task {task_type}")
+    if part is not None:
+      raise KorpatError(f"{source}: --part applies to pretraining checkpoints; this one is fine-tuned ({detected})")
+    return [detected]
+  if task_type is not None:
+    raise KorpatError(f"{source}: model.json says task {task_type} but the checkpoint has no task head")
+  kinds = ["discriminator", "generator"] if part == "both" else [part or "discriminator"]
+  for kind in kinds:
+    if kind not in tops:
+      raise KorpatError(f"{source}: the checkpoint has no {kind} parameters (top-level: {sorted(tops)})")
+  return kinds
+
+
+def _id2label(flat: Mapping[hf_names.Path, Any], task_type: str, id2label: Optional[Mapping[int, str]],
+              source: str) -> dict[int, str]:
+  out_kernel = {"token_classification": ("classifier", "kernel"),
+                "sequence_classification": ("classifier", "out_proj", "kernel"),
+                "question_answering": ("qa_outputs", "kernel")}[task_type]
+  if out_kernel not in flat:
+    raise KorpatError(f"{source}: the {task_type} head has no parameter {'/'.join(out_kernel)}")
+  num_labels = int(np.shape(flat[out_kernel])[-1])
+  if task_type == "question_answering":
+    return {0: "start", 1: "end"}
+  if not id2label:
+    print(f"warning: {source}: model.json has no task id2label; naming the {num_labels} labels LABEL_i",
+          file=sys.stderr)
+    return {i: f"LABEL_{i}" for i in range(num_labels)}
+  if len(id2label) != num_labels:
+    raise KorpatError(f"{source}: model.json task id2label has {len(id2label)} labels, the checkpoint's head "
+                      f"{'/'.join(out_kernel)} has {num_labels}")
+  return dict(id2label)
+
+
+def _write_json(path: str, obj: Any) -> None:
+  with open(path, "w", encoding="utf-8") as f:
+    json.dump(obj, f, indent=2, ensure_ascii=False)
+    f.write("\n")
