@@ -2,5 +2,8 @@
 
 from korpat_jax.model.config import EncoderConfig, ElectraConfig
 from korpat_jax.model.electra import ElectraPretrainer, Embeddings, Encoder
+from korpat_jax.model.heads import (ElectraForQuestionAnswering, ElectraForSequenceClassification,
+                                    ElectraForTokenClassification)
 
-__all__ = ["EncoderConfig", "ElectraConfig", "ElectraPretrainer", "Embeddings", "Encoder"]
+__all__ = ["EncoderConfig", "ElectraConfig", "ElectraPretrainer", "Embeddings", "Encoder",
+           "ElectraForTokenClassification", "ElectraForSequenceClassification", "ElectraForQuestionAnswering"]
