@@ -120,12 +120,13 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     if done % config.train.log_every == 0 or done == num_steps:
       last = {k: float(v) for k, v in jax.device_get(metrics).items()}  # the only host sync in the loop
       now = time.perf_counter()
-      step_time = (now - tick) / (done - tick_step)
+      if done > tick_step:  # not when the only step since the last log was the (compiling) first one
+        step_time = (now - tick) / (done - tick_step)
+        last.update(step_time=step_time, tokens_per_sec=config.train.batch_size * seq_len / step_time)
+        utilisation = mfu(flops, step_time, jax.device_count(), device_kind)
+        if utilisation is not None:
+          last["mfu"] = utilisation
       tick, tick_step = now, done
-      last.update(step_time=step_time, tokens_per_sec=config.train.batch_size * seq_len / step_time)
-      utilisation = mfu(flops, step_time, jax.device_count(), device_kind)
-      if utilisation is not None:
-        last["mfu"] = utilisation
       writer.write(done, last)
       writer.console(done, last)
     if config.train.eval_every and (done % config.train.eval_every == 0 or done == num_steps):

@@ -1,6 +1,7 @@
 """The trainer end to end on the synthetic stream: loss falls, checkpoints resume exactly, profiles, errors."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -134,3 +135,13 @@ def test_records_run_resumes_with_the_same_batches(demo_records, tmp_path):
   reference, again = _params(full, 8), _params(resumed, 8)
   for path, x in jax.tree_util.tree_leaves_with_path(reference):
     np.testing.assert_array_equal(x, dict(jax.tree_util.tree_leaves_with_path(again))[path])
+
+
+def test_hlo_dump_of_the_train_step(tmp_path):
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  result = subprocess.run([sys.executable, "-m", "korpat_jax", "pretrain", "--config", "configs/pretrain.py:tiny",
+                           "--workdir", str(tmp_path), "--config.train.num_steps=1", "--config.profile.dump_hlo=true"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
+  assert result.returncode == 0, result.stderr[-2000:]
+  dumped = [p.name for p in (tmp_path / "hlo").iterdir()]
+  assert any("train_step" in name and name.endswith(".txt") for name in dumped), dumped[:20]
