@@ -115,6 +115,12 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
            f"config.model.dtype={m.dtype!r}: expected float32, bfloat16 or float16")
   _require(m.attention_impl in ("auto", "xla", "cudnn"),
            f"config.model.attention_impl={m.attention_impl!r}: expected auto, xla or cudnn")
+  if m.attention_impl == "cudnn":
+    _require(m.dtype in ("bfloat16", "float16"),
+             f"config.model.attention_impl='cudnn': needs model.dtype bfloat16 or float16, not {m.dtype!r}")
+    _require(m.attention_dropout_rate == 0.0,
+             f"config.model.attention_impl='cudnn': fused attention has no dropout; set "
+             f"model.attention_dropout_rate=0 (is {m.attention_dropout_rate})")
   _require(0.0 <= m.dropout_rate < 1.0 and 0.0 <= m.attention_dropout_rate < 1.0,
            "config.model.dropout_rate / attention_dropout_rate: must be in [0, 1)")
   _require(t.seq_len <= m.max_position_embeddings,

@@ -57,6 +57,7 @@ def test_bad_overrides_name_the_key(override, message):
     ("train.grad_accum_steps", 3, "train.grad_accum_steps (3)"),
     ("data.source", "web", "config.data.source='web'"),
     ("model.attention_impl", "flash", "config.model.attention_impl='flash'"),
+    ("model.attention_impl", "cudnn", "needs model.dtype bfloat16 or float16"),
 ])
 def test_validate_rejects_bad_values(key, value, message):
   config = pretrain_config("tiny", **{key: value})
