@@ -31,7 +31,10 @@ def load(spec: str) -> ml_collections.ConfigDict:
   module_spec.loader.exec_module(module)
   if not hasattr(module, "get_config"):
     raise ConfigError(f"--config {spec}: {path} has no get_config()")
-  config = module.get_config(arg) if arg else module.get_config()
+  try:
+    config = module.get_config(arg) if arg else module.get_config()
+  except (ValueError, KeyError, TypeError) as e:
+    raise ConfigError(f"--config {spec}: {e}") from None
   if not isinstance(config, ml_collections.ConfigDict):
     raise ConfigError(f"--config {spec}: get_config() returned {type(config).__name__}, not a ConfigDict")
   return config
@@ -68,11 +71,12 @@ def _parse_like(key: str, text: str, current: Any) -> Any:
   try:
     value = ast.literal_eval(text)
   except (ValueError, SyntaxError):
-    raise ConfigError(f"config.{key}={text!r}: expected a {type(current).__name__}") from None
+    raise ConfigError(f"config.{key}={text!r}: expected type {type(current).__name__}") from None
   if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
     value = float(value)
   if current is not None and not isinstance(value, type(current)):
-    raise ConfigError(f"config.{key}={text!r}: expected a {type(current).__name__}, got {type(value).__name__}")
+    raise ConfigError(f"config.{key}={text!r}: expected type {type(current).__name__}, "
+                      f"got {type(value).__name__}")
   return value
 
 

@@ -15,6 +15,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from korpat_jax.errors import ConfigError
 from korpat_jax.objective import SpecialIds
 
 log = logging.getLogger("korpat_jax")
@@ -69,14 +70,17 @@ def make_input(config: ml_collections.ConfigDict, workdir: str, start_step: int)
   tokenizer_dir = resolve(d.tokenizer_dir, workdir)
   if d.build_demo and not os.path.exists(os.path.join(records_dir, "manifest.json")):
     from korpat_jax.corpus.demo import build_demo_data
-    log.info("demo: building the tokenizer (%s) and records (%s) from the bundled corpus", tokenizer_dir,
+    demo_tokenizer = tokenizer_dir or os.path.join(os.path.dirname(records_dir), "tokenizer")
+    log.info("demo: building the tokenizer (%s) and records (%s) from the bundled corpus", demo_tokenizer,
              records_dir)
-    build_demo_data(records_dir, tokenizer_dir, vocab_size=d.demo_vocab_size, seq_len=t.seq_len)
+    build_demo_data(records_dir, demo_tokenizer, vocab_size=d.demo_vocab_size, seq_len=t.seq_len)
   manifest = read_manifest(records_dir)
   if manifest.seq_len != t.seq_len:
-    from korpat_jax.errors import ConfigError
     raise ConfigError(f"config.train.seq_len={t.seq_len}: the records in {records_dir} have seq_len "
                       f"{manifest.seq_len}")
+  tokenizer_dir = tokenizer_dir or manifest.raw.get("tokenizer_dir") or None
+  if tokenizer_dir and os.path.exists(os.path.join(tokenizer_dir, "vocab.txt")):
+    _check_vocab(tokenizer_dir, manifest.vocab_hash, records_dir)
   special = SpecialIds(**{k: manifest.special_ids[k] for k in ("pad", "unk", "cls", "sep", "mask")})
   common = dict(global_batch_size=t.batch_size, worker_count=d.worker_count, prefetch=d.prefetch)
   train = input_pipeline.make_iterator(records_dir, split="train", seed=config.seed, shuffle=True, **common)
@@ -85,5 +89,13 @@ def make_input(config: ml_collections.ConfigDict, workdir: str, start_step: int)
                                                        num_epochs=1, **common)) if has_eval else None
   log.info("input: %s (%d train / %d eval examples, seq_len %d)", records_dir, manifest.num_examples("train"),
            manifest.num_examples("eval"), manifest.seq_len)
-  tokenizer_dir = tokenizer_dir or manifest.raw.get("tokenizer_dir") or None
   return TrainInput(train, train, special, manifest.vocab_size, tokenizer_dir, eval_factory)
+
+
+def _check_vocab(tokenizer_dir: str, vocab_hash: str, records_dir: str) -> None:
+  """The tokenizer recorded for export must be the one that made the records."""
+  from korpat_jax.tokenizer.mwp import read_vocab, vocab_sha256
+  found = vocab_sha256(read_vocab(os.path.join(tokenizer_dir, "vocab.txt")))
+  if found != vocab_hash:
+    raise ConfigError(f"config.data.tokenizer_dir={tokenizer_dir}: its vocab.txt is not the one that made the "
+                      f"records in {records_dir} (vocab hash {found[:12]} vs {vocab_hash[:12]})")

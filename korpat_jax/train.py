@@ -66,6 +66,8 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
   model_cfg = ElectraConfig.from_config(config.model)
   model = ElectraPretrainer(model_cfg)
   tx, schedule = make_optimizer(config.optimizer, num_steps)
+  if start_step:
+    workdir_lib.check_same_model(workdir, model_cfg)
   if jax.process_index() == 0:
     workdir_lib.write_run_config(workdir, config.to_dict())
     workdir_lib.write_model_info(workdir, model_cfg, data.tokenizer_dir, data.special_ids)
@@ -99,7 +101,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
     log.info("MFU is not defined on %r: no peak FLOP/s known for it", device_kind)
 
   # Loop.
-  writer = MetricWriter(workdir)
+  writer = MetricWriter(workdir, resume_step=start_step)
   profile = profiling.ProfileWindow(os.path.join(workdir, "profile"), config.profile.start_step,
                                     config.profile.num_steps)
   if start_step >= num_steps:
@@ -187,7 +189,11 @@ def _size_name(cfg: ElectraConfig) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
   rest, overrides = config_lib.split_overrides(list(argv or []))
-  parser = argparse.ArgumentParser(prog="korpat-jax pretrain", description=__doc__.split("\n\n")[0])
+  parser = argparse.ArgumentParser(
+      prog="korpat-jax pretrain", description="Pretrain (or resume pretraining) ELECTRA from a config.",
+      epilog="Any config key can be overridden: --config.train.batch_size=64 --config.model.dtype=bfloat16. "
+             "Variants of configs/pretrain.py: demo, tiny, small, base, large, korpatelectra. Rerunning the same "
+             "command resumes from the latest checkpoint in --workdir.")
   parser.add_argument("--config", required=True, help="FILE.py:VARIANT, e.g. configs/pretrain.py:tiny")
   parser.add_argument("--workdir", required=True, help="run directory: checkpoints, TensorBoard logs, profiles")
   args = parser.parse_args(rest)

@@ -13,7 +13,7 @@ import json
 import os
 from typing import Any, Mapping, Optional
 
-from korpat_jax.errors import KorpatError
+from korpat_jax.errors import ConfigError, KorpatError
 from korpat_jax.model.config import ElectraConfig
 
 CONFIG_JSON, MODEL_JSON = "config.json", "model.json"
@@ -47,6 +47,25 @@ def read_model_info(workdir: str) -> tuple[ElectraConfig, Optional[str], dict[st
     return ElectraConfig.from_dict(info["model"]), info.get("tokenizer_dir"), dict(info["special_ids"])
   except (json.JSONDecodeError, KeyError, TypeError) as e:
     raise KorpatError(f"{path}: unreadable model info ({e})") from None
+
+
+# The fields that fix parameter shapes; compute dtype, dropout, attention kernel or remat may change on a resume.
+SHAPE_FIELDS = ("vocab_size", "embedding_size", "discriminator", "generator", "max_position_embeddings",
+                "type_vocab_size")
+
+
+def check_same_model(workdir: str, model: ElectraConfig) -> None:
+  """A run directory's checkpoints only restore into the model that wrote them: say so in one line, not deep in
+  Orbax."""
+  if not os.path.exists(os.path.join(workdir, MODEL_JSON)):
+    return
+  saved = read_model_info(workdir)[0].to_dict()
+  wanted = model.to_dict()
+  diffs = [f"{field}: {saved[field]} saved, {wanted[field]} now" for field in SHAPE_FIELDS
+           if saved[field] != wanted[field]]
+  if diffs:
+    raise ConfigError(f"{os.path.join(workdir, MODEL_JSON)}: this run directory holds another model ("
+                      + "; ".join(diffs) + "); use a new --workdir or the run's own config")
 
 
 def _write_json(path: str, obj: Any) -> None:

