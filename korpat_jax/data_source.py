@@ -1,17 +1,17 @@
 """What the trainer reads: prepared records through the Grain pipeline, or the synthetic stream (tests only).
 
-Either way the trainer sees a `TrainInput`: an iterator of per-process numpy batches, how to make them global
-jax.Arrays, the special token ids, and the object whose state goes into checkpoints (the Grain iterator).
+Either way the trainer sees a `TrainInput`: an iterator of per-process numpy batches (made global by
+`input_pipeline.to_global`), the special token ids, and the object whose state goes into checkpoints.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import os
 from typing import Any, Callable, Iterable, Iterator, Optional
 
-import jax
 import ml_collections
 import numpy as np
 
@@ -34,19 +34,8 @@ class TrainInput:
   def special_ids(self) -> dict[str, int]:
     return dataclasses.asdict(self.special)
 
-  @staticmethod
-  def global_batch(local: dict[str, np.ndarray], batch_sharding: jax.sharding.Sharding) -> dict[str, jax.Array]:
-    return {k: jax.make_array_from_process_local_data(batch_sharding, v) for k, v in local.items()}
-
   def eval_batches(self, max_batches: int) -> Optional[Iterable[dict[str, np.ndarray]]]:
-    if self.eval_factory is None:
-      return None
-    def limited():
-      for i, batch in enumerate(self.eval_factory()):
-        if i >= max_batches:
-          return
-        yield batch
-    return limited()
+    return None if self.eval_factory is None else itertools.islice(self.eval_factory(), max_batches)
 
 
 def resolve(path: str, workdir: str) -> str:

@@ -20,7 +20,7 @@ import ml_collections
 import numpy as np
 
 from korpat_jax import config as config_lib
-from korpat_jax import distributed, objective, profiling, sharding, workdir as workdir_lib
+from korpat_jax import distributed, input_pipeline, objective, profiling, sharding, workdir as workdir_lib
 from korpat_jax.checkpoint import Checkpointer
 from korpat_jax.data_source import TrainInput, make_input
 from korpat_jax.errors import ConfigError
@@ -111,7 +111,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
   for step in range(start_step, num_steps):
     profile.before_step(step)
     with jax.profiler.StepTraceAnnotation("train", step_num=step):
-      batch = data.global_batch(next(data.train), batch_sharding)
+      batch = input_pipeline.to_global(next(data.train), batch_sharding)
       state, metrics = step_fn(state, batch)
     profile.after_step(step, state)
     done = step + 1
@@ -154,7 +154,7 @@ def _evaluate(eval_fn, params, data: TrainInput, config, batch_sharding) -> dict
   rng = jax.random.PRNGKey(config.seed + 1)
   totals = None
   for i, local in enumerate(batches):
-    sums = eval_fn(params, data.global_batch(local, batch_sharding), jax.random.fold_in(rng, i))
+    sums = eval_fn(params, input_pipeline.to_global(local, batch_sharding), jax.random.fold_in(rng, i))
     totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
   if totals is None:
     return {}

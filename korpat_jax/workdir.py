@@ -28,12 +28,12 @@ def write_model_info(workdir: str, model: ElectraConfig, tokenizer_dir: Optional
   os.makedirs(workdir, exist_ok=True)
   info = {"model": model.to_dict(), "tokenizer_dir": tokenizer_dir and os.path.abspath(tokenizer_dir),
           "special_ids": dict(special_ids)}
-  _write_json(os.path.join(workdir, MODEL_JSON), info)
+  write_json(os.path.join(workdir, MODEL_JSON), info)
 
 
 def write_run_config(workdir: str, config: Mapping[str, Any]) -> None:
   os.makedirs(workdir, exist_ok=True)
-  _write_json(os.path.join(workdir, CONFIG_JSON), config)
+  write_json(os.path.join(workdir, CONFIG_JSON), config)
 
 
 def read_model_info(workdir: str) -> tuple[ElectraConfig, Optional[str], dict[str, int]]:
@@ -68,7 +68,8 @@ def check_same_model(workdir: str, model: ElectraConfig) -> None:
                       + "; ".join(diffs) + "); use a new --workdir or the run's own config")
 
 
-def _write_json(path: str, obj: Any) -> None:
+def write_json(path: str, obj: Any) -> None:
+  """Atomically: a reader never sees half a file."""
   tmp = path + ".tmp"
   with open(tmp, "w", encoding="utf-8") as f:
     json.dump(obj, f, indent=2, ensure_ascii=False, default=str)

@@ -12,6 +12,7 @@ import shutil
 from typing import Mapping, Optional
 
 from korpat_jax.errors import KorpatError
+from korpat_jax.workdir import write_json
 
 VOCAB_TXT = "vocab.txt"
 SPECIAL_TOKENS = {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
@@ -65,8 +66,8 @@ def write_tokenizer_files(tokenizer_dir: Optional[str], out: str, special_ids: M
       "clean_up_tokenization_spaces": False,
       **tokens,
   }
-  _write_json(os.path.join(out, "tokenizer_config.json"), config)
-  _write_json(os.path.join(out, "special_tokens_map.json"), tokens)
+  write_json(os.path.join(out, "tokenizer_config.json"), config)
+  write_json(os.path.join(out, "special_tokens_map.json"), tokens)
   return None
 
 
@@ -95,9 +96,4 @@ def _set_model_max_length(out: str, model_max_length: int) -> None:
   with open(path, encoding="utf-8") as f:
     config = json.load(f)
   config["model_max_length"] = int(model_max_length)
-  _write_json(path, config)
-
-
-def _write_json(path: str, obj: object) -> None:
-  with open(path, "w", encoding="utf-8") as f:
-    json.dump(obj, f, indent=2, ensure_ascii=False)
+  write_json(path, config)

@@ -11,7 +11,7 @@ import os
 from typing import Mapping, Optional
 
 from korpat_jax.errors import KorpatError
-from korpat_jax.workdir import MODEL_JSON
+from korpat_jax.workdir import MODEL_JSON, write_json
 
 TASK_TYPES = ("token_classification", "sequence_classification", "question_answering")
 
@@ -33,10 +33,7 @@ def write_task_info(workdir: str, task_type: str, id2label: Mapping[int, str]) -
   path = os.path.join(workdir, MODEL_JSON)
   info = _read(path)
   info["task"] = {"type": task_type, "id2label": {str(int(i)): str(label) for i, label in id2label.items()}}
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(info, f, indent=2, ensure_ascii=False)
-  os.replace(tmp, path)
+  write_json(path, info)
 
 
 def read_task_info(workdir: str) -> Optional[TaskInfo]:

@@ -7,7 +7,6 @@ shape, renamed and transposed by hf_names, and written as config.json + model.sa
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import sys
@@ -93,7 +92,7 @@ def write_hf_dir(flat: Mapping[hf_names.Path, Any], cfg: ElectraConfig, kind: st
   os.makedirs(out, exist_ok=True)
   save_file(state, os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
   pad = hf_tokenizer.special_id(special_ids, "pad")
-  _write_json(os.path.join(out, "config.json"),
+  workdir_lib.write_json(os.path.join(out, "config.json"),
               hf_config.hf_config(cfg, kind, 0 if pad is None else pad, id2label))
   warning = hf_tokenizer.write_tokenizer_files(tokenizer_dir, out, special_ids, cfg.max_position_embeddings)
   if warning:
@@ -152,9 +151,3 @@ def _id2label(flat: Mapping[hf_names.Path, Any], task_type: str, id2label: Optio
     raise KorpatError(f"{source}: model.json task id2label has {len(id2label)} labels, the checkpoint's head "
                       f"{'/'.join(out_kernel)} has {num_labels}")
   return dict(id2label)
-
-
-def _write_json(path: str, obj: Any) -> None:
-  with open(path, "w", encoding="utf-8") as f:
-    json.dump(obj, f, indent=2, ensure_ascii=False)
-    f.write("\n")
