@@ -5,7 +5,8 @@
 
 Configs are measured side by side in one process, interleaved round by round, and each figure is the median of
 the per-step times (every step synchronised), so a noisy machine shifts all of them alike.
-Input is the synthetic stream, already on device: this measures the step, not the loader.
+Input is the synthetic stream, already on device: this measures the step, not the loader. The step is the
+trainer's own (PretrainingTask + korpat_jax.train.compile_steps), not a copy of its wiring.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,39 +26,30 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from helpers import pretrain_config  # noqa: E402
-from korpat_jax import objective, sharding  # noqa: E402
-from korpat_jax.mfu import mfu, training_flops_per_step  # noqa: E402
-from korpat_jax.model import ElectraConfig, ElectraPretrainer  # noqa: E402
-from korpat_jax.optimizer import make_optimizer  # noqa: E402
-from korpat_jax.synthetic_data import SyntheticTokenStream  # noqa: E402
-from korpat_jax.train_step import create_train_state, make_train_step  # noqa: E402
+from korpat_jax import sharding  # noqa: E402
+from korpat_jax.mfu import mfu  # noqa: E402
+from korpat_jax.tasks.pretraining import PretrainingTask  # noqa: E402
+from korpat_jax.train import compile_steps  # noqa: E402
 
 
 def build(variant: str, batch: int, seq_len: int | None, dtype: str | None, attention: str | None):
-  config = pretrain_config(variant)
-  seq = seq_len or config.train.seq_len
+  """The pretraining task on the synthetic stream, wired by the trainer's own `compile_steps`."""
+  config = pretrain_config(variant, **{"data.source": "synthetic", "train.batch_size": batch})
+  if seq_len:
+    config.train.seq_len = seq_len
   if dtype:
     config.model.dtype = dtype
   if attention:
     config.model.attention_impl = attention
     if attention == "cudnn":
       config.model.attention_dropout_rate = 0.0
-  model_cfg = ElectraConfig.from_config(config.model)
-  model = ElectraPretrainer(model_cfg)
-  tx, schedule = make_optimizer(config.optimizer, config.train.num_steps)
-  obj = dict(config.objective, max_predictions=objective.max_predictions_per_seq(seq, config.objective.mask_prob))
+  task = PretrainingTask(config, tempfile.mkdtemp(prefix="korpat-bench-"))
+  stream = task.make_input(0).train
   mesh = sharding.make_mesh({"data": -1, "fsdp": 1})
-  create = lambda: create_train_state(model, tx, 0, seq)
-  state_sharding = sharding.state_shardings(jax.eval_shape(create), mesh)
-  batch_sharding = sharding.batch_sharding(mesh)
-  state = jax.jit(create, out_shardings=state_sharding)()
-  step = jax.jit(make_train_step(model, tx, schedule, objective.SpecialIds(), obj, 1),
-                 in_shardings=(state_sharding, batch_sharding),
-                 out_shardings=(state_sharding, sharding.replicated(mesh)), donate_argnums=0)
-  stream = SyntheticTokenStream(model_cfg.vocab_size, seq, batch, 0, objective.SpecialIds())
-  data = {k: jax.device_put(v, batch_sharding) for k, v in next(stream).items()}
-  flops = training_flops_per_step(model_cfg, batch, seq, obj["max_predictions"])
-  return {"state": state, "step": step, "batch": data, "flops": flops, "seq": seq, "cfg": model_cfg}
+  steps = compile_steps(task, mesh)
+  data = {k: jax.device_put(v, steps.batch_sharding) for k, v in next(stream).items()}
+  return {"state": steps.init(), "step": steps.train_step, "batch": data, "flops": task.flops_per_step(),
+          "seq": config.train.seq_len, "cfg": task.model_config}
 
 
 def main() -> None:

@@ -18,6 +18,8 @@ Any key can be overridden on the command line: `--config.train.batch_size=64`.
 
 import ml_collections
 
+from korpat_jax import config as config_lib
+
 # layers, hidden, heads, FFN, embedding size, generator hidden fraction, lr, batch, seq, steps (electra.md)
 SIZES = {
     "tiny": (2, 32, 2, 64, 16, 0.5, 1e-3, 32, 64, 30),
@@ -60,9 +62,9 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       demo_vocab_size=8000,
       worker_count=0, prefetch=2,
   )
-  c.mesh = dict(data=-1, fsdp=1, dcn_data=1)  # dcn_data: number of nodes/slices along `data` (hybrid mesh)
-  c.distributed = dict(mode="auto", coordinator_address="", num_processes=0, process_id=-1, local_device_ids="")
-  c.profile = dict(start_step=-1, num_steps=0, dump_hlo=False)  # start_step -1: no trace
+  c.mesh = config_lib.mesh_block()
+  c.distributed = config_lib.distributed_block()
+  c.profile = config_lib.profile_block()
 
   if variant == "tiny":
     c.model.vocab_size = 128

@@ -8,6 +8,7 @@ Saves are async: the next train step runs while the previous save is written.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Optional
 
@@ -28,21 +29,46 @@ def _data_args(iterator: Any, save: bool) -> Any:
 
 
 class Checkpointer:
-  """CheckpointManager with the project's policies: every `interval` steps, on preemption, keep the latest `keep`."""
+  """CheckpointManager with the project's policies: every `interval` steps, on preemption, keep the latest `keep`;
+  with `best_metric`, also the checkpoint whose saved metrics hold the highest value of it (fine-tuning)."""
 
   def __init__(self, directory: str, *, interval: int, keep: int, async_save: bool = True,
-               read_only: bool = False):
+               read_only: bool = False, best_metric: Optional[str] = None):
     self.directory = os.path.abspath(directory)
     save_policy = policies.AnySavePolicy([policies.FixedIntervalPolicy(max(1, interval)),
                                           policies.PreemptionCheckpointingPolicy()])
-    options = ocp.CheckpointManagerOptions(
-        save_decision_policy=save_policy,
-        preservation_policy=policies.LatestN(max(1, keep)),
-        enable_async_checkpointing=async_save,
-        read_only=read_only,
-        create=not read_only,
-    )
-    self._manager = ocp.CheckpointManager(self.directory, options=options)
+    keep_policy = policies.LatestN(max(1, keep))
+    best_fn = None
+    if best_metric:
+      best_fn = lambda metrics: metrics[best_metric]  # noqa: E731 - also makes Orbax write and re-read metrics
+      keep_policy = policies.AnyPreservationPolicy([keep_policy, policies.BestN(
+          get_metric_fn=best_fn, n=1, keep_checkpoints_without_metrics=False)])
+    absl_logger = logging.getLogger("absl")  # Orbax warns that a read-only manager is read-only
+    level = absl_logger.level
+    if read_only:
+      absl_logger.setLevel(logging.ERROR)
+    try:
+      options = ocp.CheckpointManagerOptions(
+          save_decision_policy=save_policy,
+          preservation_policy=keep_policy,
+          best_fn=best_fn,
+          enable_async_checkpointing=async_save,
+          read_only=read_only,
+          create=not read_only,
+      )
+      self._manager = ocp.CheckpointManager(self.directory, options=options)
+    finally:
+      absl_logger.setLevel(level)
+
+  @staticmethod
+  def latest_in(directory: str) -> Optional[int]:
+    """The latest finalised step in `directory` (None when there is none), read from the directory names alone:
+    no CheckpointManager, whose creation every process would have to enter in the same order."""
+    if not os.path.isdir(directory):
+      return None
+    steps = [int(name) for name in os.listdir(directory)
+             if name.isdigit() and os.path.isdir(os.path.join(directory, name))]
+    return max(steps, default=None)
 
   def latest_step(self) -> Optional[int]:
     return self._manager.latest_step()
@@ -50,12 +76,14 @@ class Checkpointer:
   def all_steps(self) -> list[int]:
     return list(self._manager.all_steps())
 
-  def save(self, step: int, state: Any, data_iterator: Any = None, *, force: bool = False) -> bool:
-    """Saves when the policy says so (or `force`); returns whether a save started."""
+  def save(self, step: int, state: Any, data_iterator: Any = None, *, force: bool = False,
+           metrics: Optional[dict[str, float]] = None) -> bool:
+    """Saves when the policy says so (or `force`); returns whether a save started. `metrics` rank it for
+    `best_metric`."""
     items = {STATE: ocp.args.StandardSave(state)}
     if data_iterator is not None:
       items[DATA] = _data_args(data_iterator, save=True)
-    return self._manager.save(step, args=ocp.args.Composite(**items), force=force)
+    return self._manager.save(step, args=ocp.args.Composite(**items), force=force, metrics=metrics)
 
   def restore(self, step: int, abstract_state: Any, data_iterator: Any = None) -> Any:
     """Restores `state` laid out as `abstract_state` (ShapeDtypeStructs carrying the target shardings).

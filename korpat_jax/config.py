@@ -95,6 +95,27 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: Sequence[tuple
     node[parts[-1]] = _parse_like(key, text, node[parts[-1]])
 
 
+def mesh_block() -> dict[str, int]:
+  """(data, fsdp) axes, -1 = all remaining devices; dcn_data: nodes or slices along `data` (hybrid mesh)."""
+  return dict(data=-1, fsdp=1, dcn_data=1)
+
+
+def distributed_block() -> dict[str, Any]:
+  """jax.distributed: auto (SLURM / Cloud TPU detected) | explicit (coordinator below) | none."""
+  return dict(mode="auto", coordinator_address="", num_processes=0, process_id=-1, local_device_ids="")
+
+
+def profile_block() -> dict[str, Any]:
+  """A jax.profiler trace of `num_steps` steps from `start_step` (-1: none); dump_hlo: the train step's HLO."""
+  return dict(start_step=-1, num_steps=0, dump_hlo=False)
+
+
+def require(ok: bool, message: str) -> None:
+  """Raises ConfigError(message) unless `ok`: for the tasks' own validation."""
+  if not ok:
+    raise ConfigError(message)
+
+
 def _require(ok: bool, message: str) -> None:
   if not ok:
     raise ConfigError(message)

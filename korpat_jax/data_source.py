@@ -50,8 +50,9 @@ def make_input(config: ml_collections.ConfigDict, workdir: str, start_step: int)
     make = lambda seed, step: SyntheticTokenStream(config.model.vocab_size, t.seq_len, t.batch_size, seed, special,
                                                    start_step=step)
     log.info("input: SYNTHETIC token stream (tests and benchmarks only)")
+    eval_stream = make(config.seed + 10_000, 0)
     return TrainInput(make(config.seed, start_step), None, special, config.model.vocab_size, None,
-                      lambda: make(config.seed + 10_000, 0))
+                      lambda: map(eval_stream.global_batch, itertools.count()))
 
   from korpat_jax import input_pipeline
   from korpat_jax.corpus.records import read_manifest
@@ -74,8 +75,10 @@ def make_input(config: ml_collections.ConfigDict, workdir: str, start_step: int)
   common = dict(global_batch_size=t.batch_size, worker_count=d.worker_count, prefetch=d.prefetch)
   train = input_pipeline.make_iterator(records_dir, split="train", seed=config.seed, shuffle=True, **common)
   has_eval = manifest.num_examples("eval") > 0
+  # Evaluation reads whole global batches on every process (the loop feeds each its rows).
   eval_factory = (lambda: input_pipeline.make_iterator(records_dir, split="eval", seed=config.seed, shuffle=False,
-                                                       num_epochs=1, **common)) if has_eval else None
+                                                       num_epochs=1, process_index=0, process_count=1,
+                                                       **common)) if has_eval else None
   log.info("input: %s (%d train / %d eval examples, seq_len %d)", records_dir, manifest.num_examples("train"),
            manifest.num_examples("eval"), manifest.seq_len)
   return TrainInput(train, train, special, manifest.vocab_size, tokenizer_dir, eval_factory)

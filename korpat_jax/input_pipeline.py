@@ -38,11 +38,7 @@ FEATURES = ("input_ids", "token_type_ids", "attention_mask")
 _READER_OPTIONS = "readahead_buffer_size:0"
 
 
-def manifest_of(records_dir: str) -> records.Manifest:
-  return records.read_manifest(records_dir)
-
-
-class _ShardReader:
+class ShardReader:
   """Random access to the records of a split by global key, with errors that name the shard and record."""
 
   def __init__(self, paths: list[str], counts: list[int]):
@@ -98,7 +94,7 @@ def _line(error: Exception) -> str:
   return " ".join(str(error).split()) or type(error).__name__
 
 
-def open_split(manifest: records.Manifest, split: str) -> _ShardReader:
+def open_split(manifest: records.Manifest, split: str) -> ShardReader:
   """Checks every shard of `split` against the manifest (a truncated file reads as 0 records)."""
   paths = manifest.shard_paths(split)
   counts = [int(s["examples"]) for s in manifest.splits[split]]
@@ -116,7 +112,7 @@ def open_split(manifest: records.Manifest, split: str) -> _ShardReader:
                         "(truncated, corrupt or not an ArrayRecord file)")
   if not sum(counts):
     raise KorpatError(f"{os.path.join(manifest.directory, records.MANIFEST)}: split {split!r} has no examples")
-  return _ShardReader(paths, counts)
+  return ShardReader(paths, counts)
 
 
 class _HostBatchKeys:
@@ -179,7 +175,7 @@ class _HostBatchKeys:
 class _ReadAndDecode(grain.transforms.Map):
   """Record keys -> padded int32 `input_ids`, `token_type_ids`, `attention_mask` of shape [len(keys), S]."""
 
-  def __init__(self, reader: _ShardReader, manifest: records.Manifest):
+  def __init__(self, reader: ShardReader, manifest: records.Manifest):
     self.reader = reader
     self.seq_len = manifest.seq_len
     self.dtype = manifest.id_dtype.newbyteorder("<")
@@ -248,12 +244,22 @@ def make_iterator(records_dir: str, *, split: str = "train", global_batch_size: 
   if not 0 <= seed < 2**63:
     raise KorpatError(f"seed: {seed} must be in [0, 2**63)")
 
-  manifest = manifest_of(records_dir)
+  manifest = records.read_manifest(records_dir)
   reader = open_split(manifest, split)
+  return batch_iterator(reader, _ReadAndDecode(reader, manifest), global_batch_size=global_batch_size, seed=seed,
+                        shuffle=shuffle, num_epochs=num_epochs, worker_count=worker_count, prefetch=prefetch,
+                        process_index=process_index, process_count=process_count)
+
+
+def batch_iterator(reader: ShardReader, decode: grain.transforms.Map, *, global_batch_size: int, seed: int,
+                   shuffle: bool, num_epochs: int | None, worker_count: int, prefetch: int, process_index: int,
+                   process_count: int) -> grain.DatasetIterator:
+  """The checkpointable batch iterator over any record reader: `decode` maps an array of record keys (-1 for the
+  padding rows of a last batch) to a dict of numpy arrays. Pretraining records and fine-tuning features share it."""
   keys = _HostBatchKeys(num_records=reader.starts[-1], global_batch_size=global_batch_size,
                         process_index=process_index, process_count=process_count, seed=seed, shuffle=shuffle,
                         num_epochs=num_epochs)
-  dataset = grain.MapDataset.source(keys).map(_ReadAndDecode(reader, manifest))
+  dataset = grain.MapDataset.source(keys).map(decode)
   buffer = max(1, prefetch)
   iter_dataset = dataset.to_iter_dataset(grain.ReadOptions(num_threads=buffer, prefetch_buffer_size=buffer))
   if worker_count > 0:

@@ -6,21 +6,21 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Mapping
+from typing import Mapping, Optional, Sequence
 
 import jax
 
 log = logging.getLogger("korpat_jax")
 
-_CONSOLE = ("loss", "gen_loss", "disc_loss", "gen_accuracy", "disc_accuracy", "learning_rate")
 
 
 class MetricWriter:
   """Writes from process 0 only; other processes keep quiet."""
 
-  def __init__(self, workdir: str, resume_step: int = 0):
+  def __init__(self, workdir: str, resume_step: int = 0, console_keys: Sequence[str] = ("loss", "learning_rate")):
     """A resumed run first drops what the interrupted one logged after its last checkpoint (`resume_step`), so
-    every step appears once."""
+    every step appears once. `console_keys` are the train scalars shown on the console line."""
+    self.console_keys = tuple(console_keys)
     self._writer = self._jsonl = None
     if jax.process_index() == 0:
       from tensorboardX import SummaryWriter
@@ -40,22 +40,33 @@ class MetricWriter:
     self._jsonl.write(json.dumps({"split": prefix, "step": step, **{k: float(v) for k, v in scalars.items()}}) + "\n")
     self._jsonl.flush()
 
-  def console(self, step: int, scalars: Mapping[str, float], prefix: str = "train") -> None:
+  def console(self, step: int, scalars: Mapping[str, float], prefix: str = "train", *, total: int = 0,
+              keys: Optional[Sequence[str]] = None) -> None:
+    """One line: `train step 20/300 (eta 1m05s): loss=... tokens/s=...`."""
     if jax.process_index() != 0:
       return
-    shown = [f"{k}={scalars[k]:.4g}" for k in _CONSOLE if k in scalars]
+    shown = [f"{k}={scalars[k]:.4g}" for k in (self.console_keys if keys is None else keys) if k in scalars]
     if "tokens_per_sec" in scalars:
       shown.append(f"tokens/s={scalars['tokens_per_sec']:,.0f}")
     if "step_time" in scalars:
       shown.append(f"step_time={scalars['step_time'] * 1e3:.1f}ms")
     if "mfu" in scalars:
       shown.append(f"mfu={scalars['mfu']:.1%}")
-    log.info("%s step %d: %s", prefix, step, " ".join(shown))
+    where = f"{step}/{total}" if total else f"{step}"
+    if total and "step_time" in scalars and step < total:
+      where += f" (eta {_duration((total - step) * scalars['step_time'])})"
+    log.info("%s step %s: %s", prefix, where, " ".join(shown))
 
   def close(self) -> None:
     if self._writer is not None:
       self._writer.close()
       self._jsonl.close()
+
+
+def _duration(seconds: float) -> str:
+  seconds = int(round(seconds))
+  hours, rest = divmod(seconds, 3600)
+  return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
 def _truncate_jsonl(path: str, last_step: int) -> None:

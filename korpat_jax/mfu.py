@@ -45,6 +45,17 @@ def training_flops_per_step(cfg: ElectraConfig, batch_size: int, seq_len: int, n
   return 3.0 * forward
 
 
+def finetuning_flops_per_step(cfg: ElectraConfig, batch_size: int, seq_len: int, head_outputs: int) -> float:
+  """The discriminator encoder and a task head on every position (an upper bound for a [CLS] head), forward x 3."""
+  tokens = batch_size * seq_len
+  disc = cfg.discriminator
+  forward = _encoder_forward_flops(disc, tokens, seq_len)
+  if disc.hidden_size != cfg.embedding_size:
+    forward += 2 * tokens * cfg.embedding_size * disc.hidden_size
+  forward += 2 * tokens * disc.hidden_size * head_outputs
+  return 3.0 * forward
+
+
 def mfu(flops_per_step: float, step_time: float, num_devices: int, device_kind: str) -> Optional[float]:
   peak = peak_flops_per_device(device_kind)
   if peak is None or step_time <= 0:

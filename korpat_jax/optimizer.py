@@ -1,9 +1,11 @@
 """AdamW as ELECTRA trains it: clip 1.0 -> Adam (optionally without bias correction) -> decoupled weight decay
-(not on LayerNorm or biases) -> linear warmup and linear decay to zero."""
+(not on LayerNorm or biases) -> linear warmup and linear decay to zero -> for fine-tuning, layerwise learning-rate
+decay (lr * decay^(L + 2 - depth): embeddings 0, encoder layer i at i + 1, the task head at L + 2)."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple
+import re
+from typing import Any, Mapping, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -51,9 +53,53 @@ def decay_mask(params: Any) -> Any:
   return jax.tree_util.tree_map_with_path(decays, params)
 
 
-def make_optimizer(opt: Mapping[str, Any], total_steps: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
-  """From a config's `optimizer` block: (transformation, learning-rate schedule)."""
-  schedule = learning_rate_schedule(opt["learning_rate"], opt["warmup_steps"], total_steps)
+_LAYER = re.compile(r"layer_(\d+)")
+ENCODER_TREES = ("embeddings", "discriminator")  # what a task model shares with the pretrained discriminator
+
+
+def layer_depth(names: tuple[str, ...], num_layers: int) -> int:
+  """google-research/electra's depth of a fine-tuning parameter: embeddings (and embeddings_project) 0, encoder
+  layer i at i + 1, everything outside the encoder (the task head) at num_layers + 2."""
+  if names[0] not in ENCODER_TREES:
+    return num_layers + 2
+  for name in names[1:]:
+    match = _LAYER.fullmatch(name)
+    if match:
+      return int(match.group(1)) + 1
+  return 0
+
+
+def layerwise_lr_multipliers(params: Any, num_layers: int, decay: float) -> Any:
+  """decay^(L + 2 - depth) for every parameter."""
+  def multiplier(path, _):
+    names = tuple(str(getattr(k, "key", getattr(k, "name", k))) for k in path)
+    return decay ** (num_layers + 2 - layer_depth(names, num_layers))
+  return jax.tree_util.tree_map_with_path(multiplier, params)
+
+
+def scale_by_tree(multipliers_fn) -> optax.GradientTransformation:
+  """Multiplies each update by a constant of its own (a tree computed from the params at init)."""
+  def init(params):
+    del params
+    return optax.EmptyState()
+
+  def update(updates, state, params=None):
+    del params
+    factors = multipliers_fn(updates)
+    return jax.tree.map(lambda u, f: u * jnp.asarray(f, u.dtype), updates, factors), state
+
+  return optax.GradientTransformation(init, update)
+
+
+def make_optimizer(opt: Mapping[str, Any], total_steps: int, num_layers: Optional[int] = None
+                   ) -> tuple[optax.GradientTransformation, optax.Schedule]:
+  """From a config's `optimizer` block: (transformation, learning-rate schedule).
+
+  `layerwise_lr_decay` < 1 in the block (fine-tuning) scales each parameter's step by its depth in a
+  `num_layers`-layer encoder; `warmup_fraction` >= 0 sets the warmup as a fraction of `total_steps`.
+  """
+  warmup = opt["warmup_steps"] if opt.get("warmup_fraction", -1) < 0 else round(opt["warmup_fraction"] * total_steps)
+  schedule = learning_rate_schedule(opt["learning_rate"], warmup, total_steps)
   if opt["bias_correction"]:
     adam = optax.scale_by_adam(b1=opt["b1"], b2=opt["b2"], eps=opt["eps"])
   else:
@@ -64,4 +110,9 @@ def make_optimizer(opt: Mapping[str, Any], total_steps: int) -> tuple[optax.Grad
       optax.add_decayed_weights(opt["weight_decay"], mask=decay_mask),
       optax.scale_by_learning_rate(schedule),
   )
+  decay = float(opt.get("layerwise_lr_decay", 1.0))
+  if decay != 1.0:
+    if num_layers is None:
+      raise ValueError("layerwise_lr_decay needs the encoder's num_layers")
+    tx = optax.chain(tx, scale_by_tree(lambda tree: layerwise_lr_multipliers(tree, num_layers, decay)))
   return tx, schedule

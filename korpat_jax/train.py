@@ -1,117 +1,96 @@
-"""`korpat-jax pretrain`: ELECTRA pretraining that reads top to bottom.
+"""The training loop every task shares (pretraining, fine-tuning), top to bottom.
 
     korpat-jax pretrain --config configs/pretrain.py:tiny --workdir /tmp/tiny [--config.train.num_steps=50]
+    korpat-jax finetune --config configs/finetune.py:ner --workdir W --config.init_from=RUN ...
 
-mesh -> input -> model and optimizer -> sharded state (init or restore) -> compiled step -> loop (log, eval,
-profile, checkpoint) -> final checkpoint. Rerunning the same command resumes from the latest checkpoint.
+mesh -> input (the task's) -> model and sharded state (init, init_from or restore) -> compiled steps -> loop (log,
+eval, profile, checkpoint) -> final checkpoint -> test evaluation of the best checkpoint. Rerunning the same command
+resumes from the latest checkpoint; a finished run says so and stops.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import time
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from korpat_jax import config as config_lib
-from korpat_jax import distributed, input_pipeline, objective, profiling, sharding, workdir as workdir_lib
+from korpat_jax import distributed, input_pipeline, profiling, sharding, workdir as workdir_lib
 from korpat_jax.checkpoint import Checkpointer
-from korpat_jax.data_source import TrainInput, make_input
 from korpat_jax.errors import ConfigError
 from korpat_jax.metrics import MetricWriter
-from korpat_jax.mfu import mfu, peak_flops_per_device, training_flops_per_step
-from korpat_jax.model import ElectraConfig, ElectraPretrainer
-from korpat_jax.optimizer import make_optimizer
-from korpat_jax.train_step import TrainState, create_train_state, make_eval_step, make_train_step
+from korpat_jax.mfu import mfu, peak_flops_per_device
+from korpat_jax.tasks import make_task
+from korpat_jax.tasks.base import EvalResult, Task
+from korpat_jax.train_state import TrainState
 
 log = logging.getLogger("korpat_jax")
 
 
-def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
-  """Runs (or resumes) pretraining; returns the last logged metrics."""
+def train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task] = None) -> dict[str, float]:
+  """Runs (or resumes) the config's task; returns the last logged train metrics."""
   workdir = os.path.abspath(workdir)
   if config.profile.dump_hlo:
     profiling.enable_hlo_dump(os.path.join(workdir, "hlo"))
   distributed.initialize(config.distributed)
-  config_lib.validate(config, jax.device_count())
+  task = task or make_task(config, workdir)
+  task.validate(jax.device_count())
 
   # Mesh.
   mesh = sharding.make_mesh(config.mesh)
-  batch_sharding, replicated = sharding.batch_sharding(mesh), sharding.replicated(mesh)
   log.info("mesh %s over %d devices (%s), %d process(es)", dict(mesh.shape), jax.device_count(),
            jax.devices()[0].device_kind, jax.process_count())
 
-  # Input.
-  ckpt = Checkpointer(workdir_lib.checkpoint_dir(workdir), interval=config.train.checkpoint_every,
-                      keep=config.train.keep_checkpoints, async_save=config.train.async_checkpoints)
-  start_step = ckpt.latest_step() or 0
-  data: TrainInput = make_input(config, workdir, start_step)
-  if config.model.vocab_size == -1:
-    config.model.vocab_size = data.vocab_size
-  elif config.model.vocab_size < data.vocab_size:
-    raise ConfigError(f"config.model.vocab_size={config.model.vocab_size}: smaller than the data's vocab "
-                      f"({data.vocab_size})")
-  seq_len, num_steps = config.train.seq_len, config.train.num_steps
-  obj = dict(config.objective)
-  if obj["max_predictions"] < 0:
-    obj["max_predictions"] = objective.max_predictions_per_seq(seq_len, obj["mask_prob"])
+  # Input: the task reads its data and fixes the schedule.
+  ckpt_dir = workdir_lib.checkpoint_dir(workdir)
+  start_step = Checkpointer.latest_in(ckpt_dir) or 0
+  data = task.make_input(start_step)
+  num_steps = data.num_steps
+  ckpt = Checkpointer(ckpt_dir, interval=data.checkpoint_every, keep=config.train.keep_checkpoints,
+                      async_save=config.train.async_checkpoints, best_metric=task.main_metric)
 
-  # Model and optimizer.
-  model_cfg = ElectraConfig.from_config(config.model)
-  model = ElectraPretrainer(model_cfg)
-  tx, schedule = make_optimizer(config.optimizer, num_steps)
-  if start_step:
-    workdir_lib.check_same_model(workdir, model_cfg)
+  # Model, sharded state and compiled steps: restore the latest checkpoint, or initialise (optionally from
+  # another run's params).
   if jax.process_index() == 0:
+    task.prepare_run_dir(resuming=bool(start_step))
     workdir_lib.write_run_config(workdir, config.to_dict())
-    workdir_lib.write_model_info(workdir, model_cfg, data.tokenizer_dir, data.special_ids)
-
-  # Sharded state: restore the latest checkpoint, or initialise (optionally from another run's params).
-  create = lambda: create_train_state(model, tx, config.seed, seq_len)
-  abstract_state = jax.eval_shape(create)
-  state_sharding = sharding.state_shardings(abstract_state, mesh)
+  steps = compile_steps(task, mesh)
+  state_sharding = steps.state_sharding
   if start_step:
-    target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                          abstract_state, state_sharding)
-    state = ckpt.restore(start_step, target, data.checkpointable)
+    state = ckpt.restore(start_step, steps.abstract_target(), data.checkpointable)
     log.info("resumed from %s at step %d", ckpt.directory, start_step)
   else:
-    state = jax.jit(create, out_shardings=state_sharding)()
+    state = steps.init()
     if config.init_from:
-      state = _start_from(state, config.init_from, state_sharding)
-  num_params = sum(x.size for x in jax.tree.leaves(abstract_state.params))
-  log.info("ELECTRA %s: %.2fM parameters (generator + discriminator, shared embeddings)",
-           _size_name(model_cfg), num_params / 1e6)
-
-  # Compiled steps.
-  step_fn = jax.jit(make_train_step(model, tx, schedule, data.special, obj, config.train.grad_accum_steps),
-                    in_shardings=(state_sharding, batch_sharding), out_shardings=(state_sharding, replicated),
-                    donate_argnums=0)
-  eval_fn = jax.jit(make_eval_step(model, data.special, obj),
-                    in_shardings=(state_sharding.params, batch_sharding, replicated), out_shardings=replicated)
-  flops = training_flops_per_step(model_cfg, config.train.batch_size, seq_len, obj["max_predictions"])
+      state = _start_from(task, state, config.init_from, state_sharding)
+  log.info("%s", task.describe(sum(x.size for x in jax.tree.leaves(steps.abstract_state.params))))
+  step_fn, eval_fn = steps.train_step, steps.eval_step
+  evaluate = lambda params, split: evaluate_split(task, eval_fn, params, split, steps.batch_sharding, config.seed)
+  flops = task.flops_per_step()
   device_kind = jax.devices()[0].device_kind
-  if peak_flops_per_device(device_kind) is None:
+  if flops and peak_flops_per_device(device_kind) is None:
     log.info("MFU is not defined on %r: no peak FLOP/s known for it", device_kind)
 
   # Loop.
-  writer = MetricWriter(workdir, resume_step=start_step)
+  writer = MetricWriter(workdir, resume_step=start_step, console_keys=task.console_keys)
+  best = _BestEval(workdir, task.main_metric, start_step)
   profile = profiling.ProfileWindow(os.path.join(workdir, "profile"), config.profile.start_step,
                                     config.profile.num_steps)
   if start_step >= num_steps:
-    log.info("already trained to step %d (train.num_steps=%d): nothing to do", start_step, num_steps)
+    log.info("already trained to step %d (%d steps): nothing to do", start_step, num_steps)
   last: dict[str, float] = {}
   tick, tick_step = time.perf_counter(), start_step
   for step in range(start_step, num_steps):
     profile.before_step(step)
     with jax.profiler.StepTraceAnnotation("train", step_num=step):
-      batch = input_pipeline.to_global(next(data.train), batch_sharding)
+      batch = input_pipeline.to_global(next(data.train), steps.batch_sharding)
       state, metrics = step_fn(state, batch)
     profile.after_step(step, state)
     done = step + 1
@@ -124,51 +103,153 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> dict[str, float]:
       now = time.perf_counter()
       if done > tick_step:  # not when the only step since the last log was the (compiling) first one
         step_time = (now - tick) / (done - tick_step)
-        last.update(step_time=step_time, tokens_per_sec=config.train.batch_size * seq_len / step_time)
-        utilisation = mfu(flops, step_time, jax.device_count(), device_kind)
-        if utilisation is not None:
+        last.update(step_time=step_time, tokens_per_sec=config.train.batch_size * config.train.seq_len / step_time)
+        utilisation = flops and mfu(flops, step_time, jax.device_count(), device_kind)
+        if utilisation:
           last["mfu"] = utilisation
       tick, tick_step = now, done
       writer.write(done, last)
-      writer.console(done, last)
-    if config.train.eval_every and (done % config.train.eval_every == 0 or done == num_steps):
-      scores = _evaluate(eval_fn, state.params, data, config, batch_sharding)
-      if scores:
-        writer.write(done, scores, prefix="eval")
-        writer.console(done, scores, prefix="eval")
-        tick = time.perf_counter()  # evaluation time is not train step time
-    ckpt.save(done, state, data.checkpointable, force=(done == num_steps))
+      writer.console(done, last, total=num_steps)
+    kept = None
+    if data.eval_every and (done % data.eval_every == 0 or done == num_steps):
+      result = evaluate(state.params, "eval")
+      if result is not None:
+        writer.write(done, result.scalars(), prefix="eval")
+        writer.console(done, result.scalars(), prefix="eval", keys=_eval_console_keys(task, result))
+        kept = best.offer(done, result)
+      tick = time.perf_counter()  # evaluation time is not train step time
+    ckpt.save(done, state, data.checkpointable, force=(done == num_steps or kept is not None),
+              metrics=kept)
   profile.close()
-  if start_step < num_steps and ckpt.latest_step() != num_steps:
-    ckpt.save(num_steps, state, data.checkpointable, force=True)
+  ckpt.wait()
+
+  # The test split, scored with the best checkpoint (the last one when the task keeps no best).
+  if num_steps and task.eval_batches("test") is not None and not best.has_scores("test"):
+    params = state.params
+    if best.step and best.step != num_steps:
+      params = ckpt.restore(best.step, steps.abstract_target()).params
+    result = evaluate(params, "test")
+    if result is not None:
+      best.write("test", best.step or num_steps, result)
+      writer.console(best.step or num_steps, result.scalars(), prefix="test",
+                     keys=_eval_console_keys(task, result))
   ckpt.close()
   writer.close()
   log.info("done: checkpoints in %s, TensorBoard logs in %s", ckpt.directory, os.path.join(workdir, "tensorboard"))
   return last
 
 
-def _evaluate(eval_fn, params, data: TrainInput, config, batch_sharding) -> dict[str, float]:
-  batches = data.eval_batches(config.train.eval_steps)
+@dataclasses.dataclass
+class CompiledSteps:
+  """A task's state layout on the mesh and its jitted steps (the state donated to the train step)."""
+
+  abstract_state: TrainState
+  state_sharding: Any
+  batch_sharding: Any
+  init: Callable[[], TrainState]
+  train_step: Callable[[TrainState, Any], tuple[TrainState, dict]]
+  eval_step: Callable[[Any, Any, jax.Array], Any]
+
+  def abstract_target(self) -> Any:
+    """ShapeDtypeStructs with the target shardings: what Orbax restores onto this mesh."""
+    return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), self.abstract_state,
+                        self.state_sharding)
+
+
+def compile_steps(task: Task, mesh: jax.sharding.Mesh) -> CompiledSteps:
+  """Shardings of the task's state (fsdp where the mesh has it) and its jitted init, train and eval steps."""
+  batch_sharding, replicated = sharding.batch_sharding(mesh), sharding.replicated(mesh)
+  abstract_state = jax.eval_shape(task.create_state)
+  state_sharding = sharding.state_shardings(abstract_state, mesh)
+  return CompiledSteps(
+      abstract_state, state_sharding, batch_sharding,
+      init=jax.jit(task.create_state, out_shardings=state_sharding),
+      train_step=jax.jit(task.train_step, in_shardings=(state_sharding, batch_sharding),
+                         out_shardings=(state_sharding, replicated), donate_argnums=0),
+      eval_step=jax.jit(task.eval_step, in_shardings=(state_sharding.params, batch_sharding, replicated),
+                        out_shardings=replicated))
+
+
+def _eval_console_keys(task: Task, result: EvalResult) -> tuple[str, ...]:
+  keys = [k for k in result.scalars() if k not in ("loss",)]
+  if task.main_metric in keys:
+    keys.remove(task.main_metric)
+    keys.insert(0, task.main_metric)
+  return tuple(keys)
+
+
+def evaluate_split(task: Task, eval_fn, params, split: str, batch_sharding, seed: int) -> Optional[EvalResult]:
+  """Feeds the task's global eval batches through the compiled eval step (each process its rows) and hands the
+  gathered outputs back to the task for scoring."""
+  batches = task.eval_batches(split)
   if batches is None:
-    return {}
-  rng = jax.random.PRNGKey(config.seed + 1)
-  totals = None
-  for i, local in enumerate(batches):
-    sums = eval_fn(params, input_pipeline.to_global(local, batch_sharding), jax.random.fold_in(rng, i))
-    totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
-  if totals is None:
-    return {}
-  scores = objective.finalize_metrics(totals, float(config.objective.disc_weight))
-  return {k: float(v) for k, v in jax.device_get(scores).items()}
+    return None
+  rng = jax.random.PRNGKey(seed + 1)
+
+  def outputs():
+    for i, batch in enumerate(batches):
+      rows = len(next(iter(batch.values()))) // jax.process_count()
+      lo = jax.process_index() * rows
+      local = {k: np.asarray(v)[lo:lo + rows] for k, v in batch.items()}
+      out = eval_fn(params, input_pipeline.to_global(local, batch_sharding), jax.random.fold_in(rng, i))
+      yield batch, jax.device_get(out)
+
+  return task.evaluate(split, outputs())
 
 
-def _start_from(state: TrainState, source: str, state_sharding: Any) -> TrainState:
-  """Replaces the initial params by those of another run (or an import-hf directory); absent subtrees stay
-  freshly initialised (e.g. the generator when starting from an HF discriminator)."""
+class _BestEval:
+  """The best evaluation so far by the task's main metric: W/eval/metrics.json and its prediction files.
+
+  Without a main metric every evaluation is kept as the latest. On resume, a best recorded after the checkpoint
+  being resumed from is forgotten (its checkpoint may not exist)."""
+
+  def __init__(self, workdir: str, main_metric: Optional[str], start_step: int):
+    self.workdir, self.main = workdir, main_metric
+    self.step, self.value = 0, -np.inf
+    saved = workdir_lib.read_json_if_exists(os.path.join(workdir, "eval", "metrics.json"))
+    if main_metric and saved and 0 < int(saved.get("step", 0)) <= start_step and main_metric in saved:
+      self.step, self.value = int(saved["step"]), float(saved[main_metric])
+
+  def offer(self, step: int, result: EvalResult) -> Optional[dict[str, float]]:
+    """Records `result` when it is the best so far; returns the metrics to save with its checkpoint then (None
+    otherwise). Only new bests carry metrics, so they rise strictly and Orbax's BestN(1) keeps exactly this one."""
+    if self.main is None:
+      self.write("eval", step, result)
+      return None
+    if self.main not in result.scores:
+      raise ConfigError(f"the task's main metric {self.main!r} is not among its eval scores {sorted(result.scores)}")
+    value = float(result.scores[self.main])
+    if self.step and not value > self.value:
+      return None
+    self.step, self.value = step, value
+    self.write("eval", step, result)
+    log.info("eval step %d: best %s so far (%.4f)", step, self.main, value)
+    return {self.main: value}
+
+  def write(self, split: str, step: int, result: EvalResult) -> None:
+    if jax.process_index() != 0:
+      return
+    directory = os.path.join(self.workdir, split)
+    os.makedirs(directory, exist_ok=True)
+    if result.write is not None:
+      result.write(directory)
+    main = {"main": self.main} if self.main else {}
+    workdir_lib.write_json(os.path.join(directory, "metrics.json"), {"step": step, **main, **result.scores})
+
+  def has_scores(self, split: str) -> bool:
+    saved = workdir_lib.read_json_if_exists(os.path.join(self.workdir, split, "metrics.json"))
+    return bool(saved) and (not self.step or int(saved.get("step", -1)) == self.step)
+
+
+def _start_from(task: Task, state: TrainState, source: str, state_sharding: Any) -> TrainState:
+  """Replaces the initial params by those of another run (or an import-hf directory) that the task takes; absent
+  subtrees stay freshly initialised (e.g. a task head, or the generator when starting from an HF discriminator)."""
+  source = os.path.abspath(os.path.expanduser(source))
   step, loaded = Checkpointer(workdir_lib.checkpoint_dir(source), interval=1, keep=1,
                               read_only=True).restore_params_on_host()
   fresh = {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_leaves_with_path(state.params)}
-  given = {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_leaves_with_path(loaded)}
+  given = task.init_params({jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_leaves_with_path(loaded)},
+                           fresh, source)
   for key, value in given.items():
     if key not in fresh:
       raise ConfigError(f"config.init_from={source}: parameter {key} does not exist in this model")
@@ -182,25 +263,30 @@ def _start_from(state: TrainState, source: str, state_sharding: Any) -> TrainSta
   return state.replace(params=params)
 
 
-def _size_name(cfg: ElectraConfig) -> str:
-  d = cfg.discriminator
-  return f"L{d.num_layers}/H{d.hidden_size}/E{cfg.embedding_size}/gen H{cfg.generator.hidden_size}"
+def setup_logging() -> None:
+  logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S",
+                      force=True)
+  for noisy in ("absl", "orbax", "jax._src"):
+    logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def run_command(argv: Optional[Sequence[str]], prog: str, description: str, variants: str) -> int:
+  """`PROG --config FILE.py:VARIANT --workdir W [--config.k=v ...]`: the pretrain and finetune commands."""
   rest, overrides = config_lib.split_overrides(list(argv or []))
   parser = argparse.ArgumentParser(
-      prog="korpat-jax pretrain", description="Pretrain (or resume pretraining) ELECTRA from a config.",
+      prog=prog, description=description,
       epilog="Any config key can be overridden: --config.train.batch_size=64 --config.model.dtype=bfloat16. "
-             "Variants of configs/pretrain.py: demo, tiny, small, base, large, korpatelectra. Rerunning the same "
-             "command resumes from the latest checkpoint in --workdir.")
+             f"{variants} Rerunning the same command resumes from the latest checkpoint in --workdir.")
   parser.add_argument("--config", required=True, help="FILE.py:VARIANT, e.g. configs/pretrain.py:tiny")
   parser.add_argument("--workdir", required=True, help="run directory: checkpoints, TensorBoard logs, profiles")
   args = parser.parse_args(rest)
-  logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S", force=True)
-  for noisy in ("absl", "orbax", "jax._src"):
-    logging.getLogger(noisy).setLevel(logging.WARNING)
+  setup_logging()
   config = config_lib.load(args.config)
   config_lib.apply_overrides(config, overrides)
   train(config, args.workdir)
   return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+  return run_command(argv, "korpat-jax pretrain", "Pretrain (or resume pretraining) ELECTRA from a config.",
+                     "Variants of configs/pretrain.py: demo, tiny, small, base, large, korpatelectra.")

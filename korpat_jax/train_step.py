@@ -1,4 +1,4 @@
-"""The train state, the ELECTRA loss on a batch, and the jitted update with gradient accumulation.
+"""ELECTRA pretraining's loss on a batch and its update with gradient accumulation (the pretraining task's step).
 
 Everything here is traced once and runs on device: no host syncs, metrics come back as device arrays.
 """
@@ -7,23 +7,15 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
 
 from korpat_jax import objective
 from korpat_jax.model import ElectraPretrainer
+from korpat_jax.train_state import TrainState, accumulated_grads, apply_gradients, new_state
 
 Batch = Mapping[str, jax.Array]  # input_ids, token_type_ids, attention_mask: int32 [B, S]
-
-
-@flax.struct.dataclass
-class TrainState:
-  step: jax.Array     # int32 scalar
-  params: Any         # fp32 parameter tree
-  opt_state: Any
-  rng: jax.Array      # uint32[2] raw PRNG key; folded with the step, so a resumed run draws the same numbers
 
 
 def init_params(model: ElectraPretrainer, rng: jax.Array, seq_len: int) -> Any:
@@ -34,9 +26,7 @@ def init_params(model: ElectraPretrainer, rng: jax.Array, seq_len: int) -> Any:
 def create_train_state(model: ElectraPretrainer, tx: optax.GradientTransformation, seed: int,
                        seq_len: int) -> TrainState:
   rng = jax.random.PRNGKey(seed)
-  params = init_params(model, jax.random.fold_in(rng, 0), seq_len)
-  return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                    rng=jax.random.fold_in(rng, 1))
+  return new_state(init_params(model, jax.random.fold_in(rng, 0), seq_len), tx, jax.random.fold_in(rng, 1))
 
 
 def electra_sums(model: ElectraPretrainer, params: Any, batch: Batch, masked: objective.Masked,
@@ -67,13 +57,6 @@ def electra_sums(model: ElectraPretrainer, params: Any, batch: Batch, masked: ob
   }
 
 
-def _split_micro(tree: Any, accum: int) -> Any:
-  """[B, ...] -> [accum, B/accum, ...], micro-batch i = rows i, i+accum, ... so each spans every device's rows."""
-  def split(x):
-    return x.reshape(x.shape[0] // accum, accum, *x.shape[1:]).swapaxes(0, 1)
-  return jax.tree.map(split, tree)
-
-
 def make_train_step(model: ElectraPretrainer, tx: optax.GradientTransformation, schedule: optax.Schedule,
                     special: objective.SpecialIds, obj: Mapping[str, Any], grad_accum_steps: int
                     ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
@@ -93,33 +76,20 @@ def make_train_step(model: ElectraPretrainer, tx: optax.GradientTransformation, 
     num_masked = jnp.maximum(masked.weights.sum(), 1.0)
     num_tokens = jnp.maximum(batch["attention_mask"].sum().astype(jnp.float32), 1.0)
 
-    def loss_fn(params, micro_batch, micro_masked, micro_keys, micro_rng):
+    def loss_fn(params, inputs, micro_rng):
+      micro_batch, micro_masked, micro_keys = inputs
       sums = electra_sums(model, params, micro_batch, micro_masked, micro_keys, micro_rng,
                           temperature=obj["temperature"], deterministic=False)
       loss = sums["gen_loss_sum"] / num_masked + disc_weight * sums["disc_loss_sum"] / num_tokens
       return loss, sums
 
-    grad_fn = jax.grad(loss_fn, has_aux=True)
-    if grad_accum_steps == 1:
-      grads, sums = grad_fn(state.params, batch, masked, sample_keys, micro_rng)
-    else:
-      micro = _split_micro((dict(batch), masked, sample_keys), grad_accum_steps)
-      rngs = jax.random.split(micro_rng, grad_accum_steps)
-
-      def accumulate(carry, xs):
-        g, s = grad_fn(state.params, *xs[0], xs[1])
-        return jax.tree.map(jnp.add, carry, (g, s)), None
-
-      first = jax.tree.map(lambda x: x[0], micro)
-      zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(lambda: grad_fn(state.params, *first, rngs[0])))
-      (grads, sums), _ = jax.lax.scan(accumulate, zeros, (micro, rngs))
-
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    grads, sums = accumulated_grads(jax.grad(loss_fn, has_aux=True), state.params,
+                                    (dict(batch), masked, sample_keys), micro_rng, grad_accum_steps)
+    new, grad_norm = apply_gradients(state, grads, tx)
     metrics = objective.finalize_metrics(sums, disc_weight)
-    metrics["grad_norm"] = optax.tree.norm(grads)
+    metrics["grad_norm"] = grad_norm
     metrics["learning_rate"] = schedule(state.step)
-    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+    return new, metrics
 
   return train_step
 

@@ -74,3 +74,22 @@ def write_json(path: str, obj: Any) -> None:
   with open(tmp, "w", encoding="utf-8") as f:
     json.dump(obj, f, indent=2, ensure_ascii=False, default=str)
   os.replace(tmp, path)
+
+
+def read_json_if_exists(path: str) -> Optional[dict]:
+  """A JSON object file, or None when it is absent or unreadable (a half-written file of a killed run)."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      value = json.load(f)
+  except (OSError, json.JSONDecodeError):
+    return None
+  return value if isinstance(value, dict) else None
+
+
+def best_step(workdir: str) -> Optional[int]:
+  """The step of the best evaluation a fine-tuning run kept (W/eval/metrics.json), when its checkpoint exists."""
+  saved = read_json_if_exists(os.path.join(workdir, "eval", "metrics.json"))
+  if not saved or "main" not in saved or "step" not in saved:
+    return None
+  step = int(saved["step"])
+  return step if os.path.isdir(os.path.join(checkpoint_dir(workdir), str(step))) else None

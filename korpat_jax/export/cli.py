@@ -14,7 +14,8 @@ def _parser() -> argparse.ArgumentParser:
       description="Write a checkpoint of a run directory as a HF transformers directory (config.json, "
                   "model.safetensors, tokenizer files, README). Runs on one CPU device whatever mesh saved it.")
   parser.add_argument("--workdir", required=True, help="run directory (model.json + checkpoints/)")
-  parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: the latest)")
+  parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: the best one of a fine-tuned run, "
+                      "else the latest)")
   parser.add_argument("--out", required=True, help="output directory")
   parser.add_argument("--part", choices=PARTS, default=None,
                       help="pretraining checkpoints: discriminator (ElectraForPreTraining, default), generator "

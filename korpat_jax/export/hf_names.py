@@ -38,7 +38,7 @@ GENERATOR_LAYOUT: Layout = {
 # ElectraFor{Token,Sequence}Classification / ElectraForQuestionAnswering, from a korpat_jax.model.heads tree.
 TASK_LAYOUT: Layout = {
     "embeddings": "electra.embeddings",
-    "encoder": "electra",
+    "discriminator": "electra",
     "classifier": "classifier",
     "qa_outputs": "qa_outputs",
 }

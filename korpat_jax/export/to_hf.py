@@ -7,7 +7,6 @@ shape, renamed and transposed by hf_names, and written as config.json + model.sa
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import sys
 from typing import Any, Mapping, Optional
@@ -40,6 +39,8 @@ def export(workdir: str, out: str, step: Optional[int] = None, part: Optional[st
   """Writes `out` (one model) or `out/discriminator` + `out/generator` (part "both")."""
   cfg, tokenizer_dir, special_ids = workdir_lib.read_model_info(workdir)
   task = read_task_info(workdir)
+  if step is None and task is not None:
+    step = workdir_lib.best_step(workdir)  # a fine-tuned run exports its best checkpoint by default
   step, params = restore_params(workdir, step)
   flat = hf_names.flatten(params)
   source = os.path.join(workdir_lib.checkpoint_dir(workdir), str(step))
@@ -58,17 +59,11 @@ def restore_params(workdir: str, step: Optional[int]) -> tuple[int, Any]:
   directory = workdir_lib.checkpoint_dir(workdir)
   if not os.path.isdir(directory):
     raise KorpatError(f"{directory}: no checkpoints directory; is {workdir!r} a korpat-jax run directory?")
-  absl_logger = logging.getLogger("absl")  # Orbax warns that a read-only manager is read-only
-  level = absl_logger.level
-  absl_logger.setLevel(logging.ERROR)
+  checkpointer = Checkpointer(directory, interval=1, keep=1, read_only=True)
   try:
-    checkpointer = Checkpointer(directory, interval=1, keep=1, read_only=True)
-    try:
-      return checkpointer.restore_params_on_host(step)
-    finally:
-      checkpointer.close()
+    return checkpointer.restore_params_on_host(step)
   finally:
-    absl_logger.setLevel(level)
+    checkpointer.close()
 
 
 def write_hf_dir(flat: Mapping[hf_names.Path, Any], cfg: ElectraConfig, kind: str, out: str, *, step: int,

@@ -1,8 +1,9 @@
 """Fine-tuning models: the discriminator encoder with a task head, laid out as HF transformers' ELECTRA task classes.
 
-Parameter tree (HF name in brackets; the encoder is the discriminator's, see electra.py):
+Parameter tree (HF name in brackets). The encoder is named `discriminator` as in ElectraPretrainer (electra.py), so
+the embeddings and discriminator of a pretraining run initialise a task model as they are:
   embeddings/...                        [electra.embeddings.*]
-  encoder/{embeddings_project,layer_i}  [electra.embeddings_project.*, electra.encoder.layer.{i}.*]
+  discriminator/{embeddings_project,layer_i}  [electra.embeddings_project.*, electra.encoder.layer.{i}.*]
   ElectraForTokenClassification:    classifier/{kernel,bias}                   [classifier.*]
   ElectraForSequenceClassification: classifier/{dense,out_proj}/{kernel,bias}  [classifier.{dense,out_proj}.*]
   ElectraForQuestionAnswering:      qa_outputs/{kernel,bias}                   [qa_outputs.*]
@@ -34,11 +35,11 @@ class _EncoderOutput(nn.Module):
 
   def setup(self):
     self.embeddings = Embeddings(self.cfg)
-    self.encoder = Encoder(self.cfg, self.cfg.discriminator)
+    self.discriminator = Encoder(self.cfg, self.cfg.discriminator)
 
   def hidden_states(self, input_ids: jax.Array, token_type_ids: jax.Array, attention_mask: jax.Array,
                     deterministic: bool) -> jax.Array:
-    return self.encoder(self.embeddings(input_ids, token_type_ids, deterministic), attention_mask, deterministic)
+    return self.discriminator(self.embeddings(input_ids, token_type_ids, deterministic), attention_mask, deterministic)
 
 
 class ElectraForTokenClassification(_EncoderOutput):

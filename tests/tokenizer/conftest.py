@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-from korpat_jax.tokenizer import MWPTokenizer, demo_corpus_files, train_tokenizer
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
@@ -26,15 +25,3 @@ def klue_ner_sentences(start: int = 0, stop: int | None = None) -> list[str]:
 def klue_ner():
   """`klue_ner(start, stop)`: KLUE NER dev sentences (the test is skipped without ../shared/data)."""
   return klue_ner_sentences
-
-
-@pytest.fixture(scope="session")
-def demo_tok_dir(tmp_path_factory) -> Path:
-  out = tmp_path_factory.mktemp("demo_tok")
-  train_tokenizer(demo_corpus_files(), str(out), vocab_size=8000, show_progress=False, log=lambda m: None)
-  return out
-
-
-@pytest.fixture(scope="session")
-def demo_tok(demo_tok_dir) -> MWPTokenizer:
-  return MWPTokenizer.load(demo_tok_dir)

@@ -1,0 +1,83 @@
+"""`korpat-jax predict --workdir W --input FILE --output FILE`: a fine-tuned run on new files.
+
+The same readers as training (labels not needed), the best checkpoint (or --step), batched on whatever devices
+are there; writes the format of W/eval/predictions.* to --output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import tempfile
+from typing import Optional, Sequence
+
+import jax
+import ml_collections
+
+from korpat_jax import sharding, workdir as workdir_lib
+from korpat_jax.checkpoint import Checkpointer
+from korpat_jax.errors import KorpatError
+from korpat_jax.tasks import make_task
+from korpat_jax.tasks.finetuning import FineTuningTask
+from korpat_jax.train import evaluate_split, setup_logging
+
+log = logging.getLogger("korpat_jax")
+
+
+def predict(workdir: str, input_path: str, output_path: str, step: Optional[int] = None,
+            batch_size: Optional[int] = None) -> int:
+  """Writes the predictions of `input_path` to `output_path`; returns the number of examples predicted."""
+  workdir = os.path.abspath(workdir)
+  saved = workdir_lib.read_json_if_exists(os.path.join(workdir, workdir_lib.CONFIG_JSON))
+  if saved is None:
+    raise KorpatError(f"{os.path.join(workdir, workdir_lib.CONFIG_JSON)}: missing; is {workdir!r} a fine-tuning "
+                      "run directory?")
+  if not os.path.isfile(input_path):
+    raise KorpatError(f"--input {input_path}: no such file")
+  config = ml_collections.ConfigDict(saved)
+  task = make_task(config, workdir)
+  if not isinstance(task, FineTuningTask):
+    raise KorpatError(f"{workdir}: a {task.name} run; predict takes fine-tuned runs")
+  task.load_run()
+  step = step if step is not None else workdir_lib.best_step(workdir)
+  checkpointer = Checkpointer(workdir_lib.checkpoint_dir(workdir), interval=1, keep=1, read_only=True)
+  try:
+    step, params = checkpointer.restore_params_on_host(step)
+  finally:
+    checkpointer.close()
+
+  mesh = sharding.make_mesh({"data": -1, "fsdp": 1})
+  batch_sharding, replicated = sharding.batch_sharding(mesh), sharding.replicated(mesh)
+  devices = jax.device_count()
+  wanted = batch_size or config.train.eval_batch_size
+  config.train.eval_batch_size = -(-wanted // devices) * devices
+  params = jax.device_put(params, replicated)
+  eval_fn = jax.jit(task.eval_step, in_shardings=(replicated, batch_sharding, replicated), out_shardings=replicated)
+  with tempfile.TemporaryDirectory(prefix="korpat-predict-") as scratch:
+    task.add_prediction_input(os.path.abspath(input_path), scratch)
+    result = evaluate_split(task, eval_fn, params, "predict", batch_sharding, config.seed)
+    result.write(scratch)
+    os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
+    shutil.move(os.path.join(scratch, task.predictions_file), output_path)
+  count = task.splits["predict"].num_examples
+  log.info("wrote %d predictions of %s (step %d of %s) to %s", count, input_path, step, workdir, output_path)
+  return count
+
+
+def main(argv: Sequence[str]) -> int:
+  parser = argparse.ArgumentParser(
+      prog="korpat-jax predict",
+      description="Run a fine-tuned model (NER, classification, QA) on new files: the same readers as training, "
+                  "labels not needed; output in the format of W/eval/predictions.*")
+  parser.add_argument("--workdir", required=True, help="a fine-tuning run directory")
+  parser.add_argument("--input", required=True, help="file in the task's training format (labels optional)")
+  parser.add_argument("--output", required=True, help="predictions file (.jsonl; QA: .json)")
+  parser.add_argument("--step", type=int, default=None, help="checkpoint step (default: the best one)")
+  parser.add_argument("--batch-size", type=int, default=None, help="default: the run's train.eval_batch_size")
+  args = parser.parse_args(list(argv))
+  setup_logging()
+  predict(args.workdir, args.input, args.output, step=args.step, batch_size=args.batch_size)
+  return 0

@@ -1,0 +1,362 @@
+"""What every fine-tuning task shares on the loop: the model from `init_from` (sizes, tokenizer, weights), the
+feature cache in the run directory, epochs -> steps, ELECTRA's fine-tuning optimizer (layerwise learning-rate
+decay), the supervised train step, and what the run directory records for export and predict.
+
+A subclass reads its files into examples, turns an example into features, and scores predictions
+(tasks/tagging.py, tasks/classification.py, tasks/qa.py).
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import logging
+import math
+import os
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from korpat_jax import workdir as workdir_lib
+from korpat_jax.config import require
+from korpat_jax.errors import ConfigError
+from korpat_jax.export.task_info import read_task_info, write_task_info
+from korpat_jax.finetune import features as features_lib
+from korpat_jax.finetune.report import DataReport
+from korpat_jax.mfu import finetuning_flops_per_step
+from korpat_jax.model.config import ElectraConfig, EncoderConfig
+from korpat_jax.optimizer import ENCODER_TREES, make_optimizer
+from korpat_jax.tasks.base import Batch, EvalResult, Task, TaskInput
+from korpat_jax.train_state import TrainState, accumulated_grads, apply_gradients, new_state
+
+log = logging.getLogger("korpat_jax")
+
+SPLITS = ("train", "eval", "test")
+SIZE_KEYS = {"vocab_size": "vocab_size", "embedding_size": "embedding_size",
+             "max_position_embeddings": "max_position_embeddings"}
+ENCODER_KEYS = {"hidden_size": "hidden_size", "num_layers": "num_layers", "num_heads": "num_heads",
+                "intermediate_size": "intermediate_size"}
+DATA_REPORT = "data_report.json"
+
+
+def resolve_path(path: str) -> str:
+  return os.path.abspath(os.path.expanduser(path)) if path else ""
+
+
+class FineTuningTask(Task):
+  """Supervised fine-tuning of the discriminator with a task head."""
+
+  task_type: str = ""
+  predictions_file = "predictions.jsonl"
+  console_keys = ("loss", "accuracy", "learning_rate")
+
+  def __init__(self, config, workdir):
+    super().__init__(config, workdir)
+    self.data_dir = os.path.join(workdir, "data")
+    self.splits: dict[str, features_lib.FeatureSplit] = {}
+    self.reports: dict[str, dict] = {}
+
+  # -- subclass API -------------------------------------------------------------------------------------
+
+  @abc.abstractmethod
+  def read(self, path: str, report: DataReport, labelled: bool) -> list[Any]:
+    """The examples of one input file; bad rows are counted in `report`, never raised."""
+
+  @abc.abstractmethod
+  def label_set(self, examples: Sequence[Any]) -> list[str]:
+    """The labels of a training set (in model-output order)."""
+
+  def check_labels(self, examples: Sequence[Any], report: DataReport) -> None:
+    """Reports eval/test labels outside the training label set."""
+
+  @abc.abstractmethod
+  def featurize(self, examples: Sequence[Any], report: DataReport, labelled: bool
+                ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """(JSON metadata, features) per example, in input order; an example may have no features."""
+
+  @abc.abstractmethod
+  def make_model(self, cfg: ElectraConfig) -> nn.Module:
+    """The Flax task model (korpat_jax.model.heads)."""
+
+  @abc.abstractmethod
+  def fields(self) -> tuple[dict[str, int], dict[str, tuple[int, int]]]:
+    """The features' fields for the batch decoder: (sequence field -> pad, fixed field -> (length, fill))."""
+
+  @abc.abstractmethod
+  def loss_denominator(self, batch: Mapping[str, jax.Array]) -> jax.Array:
+    """What the summed loss of a batch is divided by (labelled tokens, labelled examples)."""
+
+  @abc.abstractmethod
+  def loss_sums(self, logits: Any, batch: Mapping[str, jax.Array]) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """(summed loss, summed metric counts incl. "count", what the train metrics are divided by) of a batch."""
+
+  @abc.abstractmethod
+  def outputs(self, logits: Any, batch: Mapping[str, jax.Array]) -> Any:
+    """What eval_step returns per row (predicted ids, logits)."""
+
+  @abc.abstractmethod
+  def score(self, split: str, meta: Iterator[dict], outputs: Iterable[tuple[Batch, Any]], labelled: bool
+            ) -> EvalResult:
+    """Scores (when `labelled`) and the predictions writer of one split."""
+
+  def head_outputs(self) -> int:
+    """Output units of the head (for FLOPs)."""
+    return len(self.labels)
+
+  # -- validation ---------------------------------------------------------------------------------------
+
+  def validate(self, num_devices: int) -> None:
+    c, t, o = self.config, self.config.train, self.config.optimizer
+    require(bool(c.data.train), "config.data.train: required (the training file)")
+    for split in SPLITS:
+      path = c.data[split]
+      require(not path or os.path.isfile(resolve_path(path)), f"config.data.{split}={path}: no such file")
+    for key in ("learning_rate", "weight_decay", "layerwise_lr_decay", "num_epochs", "warmup_fraction"):
+      value = c.optimizer[key] if key in c.optimizer else t[key]
+      block = "optimizer" if key in c.optimizer else "train"
+      require(math.isfinite(value) and value >= 0, f"config.{block}.{key}={value}: must be a finite number >= 0")
+    require(o.learning_rate > 0, f"config.optimizer.learning_rate={o.learning_rate}: must be > 0")
+    require(0 < o.layerwise_lr_decay <= 1, f"config.optimizer.layerwise_lr_decay={o.layerwise_lr_decay}: must be "
+            "in (0, 1]")
+    require(t.num_epochs > 0 or t.num_steps > 0, "config.train.num_epochs or train.num_steps: one must be > 0")
+    for key in ("batch_size", "eval_batch_size", "seq_len", "log_every", "keep_checkpoints", "grad_accum_steps"):
+      require(t[key] > 0, f"config.train.{key}={t[key]}: must be > 0")
+    require(t.seq_len >= 8, f"config.train.seq_len={t.seq_len}: must be >= 8")
+    require(t.batch_size % (num_devices * t.grad_accum_steps) == 0,
+            f"config.train.batch_size={t.batch_size}: must divide by devices ({num_devices}) x "
+            f"train.grad_accum_steps ({t.grad_accum_steps})")
+    require(t.eval_batch_size % num_devices == 0,
+            f"config.train.eval_batch_size={t.eval_batch_size}: must divide by devices ({num_devices})")
+    if not c.init_from:
+      missing = [k for k in (*SIZE_KEYS, *ENCODER_KEYS) if c.model[k] <= 0]
+      require(not missing, f"config.init_from: empty, so config.model.{missing[0] if missing else ''} must be set "
+              "(> 0): without a model to start from the sizes come from the config")
+      require(bool(c.data.tokenizer_dir), "config.init_from: empty, so config.data.tokenizer_dir must be set")
+    elif not os.path.isdir(resolve_path(c.init_from)):
+      raise ConfigError(f"config.init_from={c.init_from}: no such run directory")
+
+  # -- model --------------------------------------------------------------------------------------------
+
+  def _resolve_model(self) -> tuple[ElectraConfig, str, dict[str, int]]:
+    """(model config, tokenizer directory, special ids) from init_from, with the config's overrides."""
+    c, m = self.config, self.config.model
+    if c.init_from:
+      source = resolve_path(c.init_from)
+      cfg, tokenizer_dir, special = workdir_lib.read_model_info(source)
+      wanted = {**{k: getattr(cfg, k) for k in SIZE_KEYS}, **{k: getattr(cfg.discriminator, k) for k in ENCODER_KEYS}}
+      for key, value in wanted.items():
+        if m[key] > 0 and m[key] != value:
+          raise ConfigError(f"config.model.{key}={m[key]}: the init model {source} has {key} {value}; leave it at -1 "
+                            "(take the init model's) or fine-tune without init_from")
+    else:
+      tokenizer_dir, special = "", {}
+      enc = EncoderConfig(m.hidden_size, m.num_layers, m.num_heads, m.intermediate_size)
+      cfg = ElectraConfig(vocab_size=m.vocab_size, embedding_size=m.embedding_size, discriminator=enc, generator=enc,
+                          max_position_embeddings=m.max_position_embeddings)
+    overrides = {"dtype": m.dtype, "attention_impl": m.attention_impl, "remat": bool(m.remat)}
+    for key in ("dropout_rate", "attention_dropout_rate"):
+      if m[key] >= 0:
+        overrides[key] = float(m[key])
+    cfg = dataclasses.replace(cfg, **overrides)
+    tokenizer_dir = resolve_path(c.data.tokenizer_dir) or tokenizer_dir
+    if not tokenizer_dir or not os.path.isfile(os.path.join(tokenizer_dir, "vocab.txt")):
+      raise ConfigError(f"config.data.tokenizer_dir: no tokenizer (vocab.txt) at {tokenizer_dir or '(none)'}; the "
+                        f"init run records none: set --config.data.tokenizer_dir")
+    if c.train.seq_len > cfg.max_position_embeddings:
+      raise ConfigError(f"config.train.seq_len={c.train.seq_len}: the model has max_position_embeddings "
+                        f"{cfg.max_position_embeddings}")
+    return cfg, tokenizer_dir, special
+
+  def _load_tokenizer(self):
+    from korpat_jax.tokenizer import MWPTokenizer
+    tok = MWPTokenizer.load(self.tokenizer_dir)
+    if tok.vocab_size > self._model_cfg.vocab_size:
+      raise ConfigError(f"config.data.tokenizer_dir={self.tokenizer_dir}: its vocabulary has {tok.vocab_size} "
+                        f"tokens, the model's vocab_size is {self._model_cfg.vocab_size}")
+    return tok
+
+  @property
+  def model_config(self) -> ElectraConfig:
+    return self._model_cfg
+
+  # -- input --------------------------------------------------------------------------------------------
+
+  def make_input(self, start_step: int) -> TaskInput:
+    c, t = self.config, self.config.train
+    self._model_cfg, self.tokenizer_dir, special = self._resolve_model()
+    self.tok = self._load_tokenizer()
+    self.special_ids = {"pad": self.tok.pad_id, "unk": self.tok.unk_id, "cls": self.tok.cls_id,
+                        "sep": self.tok.sep_id, "mask": self.tok.mask_id, **special}
+    self.labels = [s.strip() for s in c.data.labels.split(",") if s.strip()] if c.data.labels else None
+    for split in SPLITS:
+      if c.data[split]:
+        self.splits[split] = self.build_split(split, resolve_path(c.data[split]), labelled=True)
+    if jax.process_index() == 0:
+      workdir_lib.write_json(os.path.join(self.workdir, DATA_REPORT), self.reports)
+    train = self.splits["train"]
+    if not train.num_features:
+      raise ConfigError(f"config.data.train={c.data.train}: no usable training examples (see "
+                        f"{os.path.join(self.workdir, DATA_REPORT)})")
+
+    self.model = self.make_model(self._model_cfg)
+    steps_per_epoch = math.ceil(train.num_features / t.batch_size)
+    num_steps = t.num_steps if t.num_steps > 0 else max(1, math.ceil(t.num_epochs * steps_per_epoch))
+    eval_every = t.eval_every or steps_per_epoch
+    self._tx, self._schedule = make_optimizer(c.optimizer, num_steps, self._model_cfg.discriminator.num_layers)
+    stream = features_lib.batches(train, self.decoder(train), global_batch_size=t.batch_size, seed=c.seed,
+                                  shuffle=True, num_epochs=None, worker_count=c.data.worker_count,
+                                  prefetch=c.data.prefetch, process_index=jax.process_index(),
+                                  process_count=jax.process_count())
+    log.info("%s: %d training features (%d examples), %d steps (%.3g epochs of %d steps), eval every %d",
+             self.name, train.num_features, train.num_examples, num_steps, num_steps / steps_per_epoch,
+             steps_per_epoch, eval_every)
+    return TaskInput(stream, stream, num_steps, eval_every if "eval" in self.splits else 0,
+                     t.checkpoint_every or eval_every)
+
+  def decoder(self, split: features_lib.FeatureSplit) -> features_lib.PadAndStack:
+    seq_pad, fixed = self.fields()
+    return features_lib.PadAndStack(split.reader, self.config.train.seq_len, seq_pad, fixed)
+
+  def fingerprint(self, path: str, labels: Optional[Sequence[str]]) -> dict[str, Any]:
+    """What the cached features of a file depend on: the file, the tokenizer, the data config and the label set
+    (for training: the configured one, None when it is read from the file)."""
+    c = self.config
+    data = {k: v for k, v in c.data.to_dict().items() if k not in (*SPLITS, "worker_count", "prefetch",
+                                                                    "tokenize_workers")}
+    return {"file": features_lib.file_fingerprint(path), "vocab_sha256": self.tok.vocab_hash,
+            "user_dic": (self.tok.config.get("user_dic") or {}).get("sha256"), "data": data,
+            "seq_len": c.train.seq_len, "head": c.head.to_dict(), "task": self.name,
+            "labels": list(labels) if labels is not None else None}
+
+  def build_split(self, split: str, path: str, labelled: bool, directory: Optional[str] = None
+                  ) -> features_lib.FeatureSplit:
+    """The cached features of `path` (tokenized once; reruns and later epochs read the cache)."""
+    directory = directory or self.data_dir
+    fingerprint = {**self.fingerprint(path, self.labels), "labelled": labelled}
+    cached = features_lib.open_split(directory, split, fingerprint)
+    if cached is not None:
+      self.reports[split] = cached.info.get("report", {})
+      if split == "train":
+        self.labels = list(cached.info["labels"])
+      log.info("%s: %d features of %s from the cache in %s", split, cached.num_features, path, directory)
+      return cached
+    report = DataReport(f"{split} ({path})")
+    examples = self.read(path, report, labelled)
+    if split == "train":
+      self.labels = self.labels or self.label_set(examples)
+      require(len(self.labels) >= 2, f"config.data.train={path}: fewer than 2 labels ({self.labels})")
+    elif labelled:
+      self.check_labels(examples, report)
+    log.info("%s: tokenizing %d examples of %s", split, len(examples), path)
+    built = features_lib.write_split(directory, split, fingerprint, self.featurize(examples, report, labelled),
+                                     extra=lambda: {"report": report.to_dict(), "labels": self.labels})
+    report.log_summary()
+    self.reports[split] = report.to_dict()
+    return built
+
+  # -- state --------------------------------------------------------------------------------------------
+
+  def create_state(self) -> TrainState:
+    rng = jax.random.PRNGKey(self.config.seed)
+    ids = jnp.zeros((1, self.config.train.seq_len), jnp.int32)
+    params = self.model.init(jax.random.fold_in(rng, 0), ids, ids, jnp.ones_like(ids))["params"]
+    return new_state(params, self._tx, jax.random.fold_in(rng, 1))
+
+  def init_params(self, loaded: Mapping[str, Any], fresh: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """The encoder (embeddings + discriminator) of any init run; its head too when the init run was fine-tuned for
+    this task with the same labels (continued fine-tuning)."""
+    if self.config.random_init:
+      log.info("random_init: the weights of %s are not used (sizes and tokenizer are)", source)
+      return {}
+    encoder = {k: v for k, v in loaded.items() if any(k.startswith(f"['{tree}']") for tree in ENCODER_TREES)}
+    if not encoder:
+      raise ConfigError(f"config.init_from={source}: holds no embeddings/discriminator parameters")
+    task = read_task_info(source)
+    head = {k: v for k, v in loaded.items() if k not in encoder and k in fresh
+            and tuple(np.shape(v)) == tuple(fresh[k].shape)}
+    if head and task is not None and task.type == self.task_type and \
+        [task.id2label[i] for i in sorted(task.id2label)] == list(self.label_names()):
+      log.info("init_from: %s was fine-tuned for the same task and labels: its head is kept", source)
+      return {**encoder, **head}
+    return encoder
+
+  def label_names(self) -> list[str]:
+    return list(self.labels)
+
+  def prepare_run_dir(self, resuming: bool) -> None:
+    if resuming:
+      workdir_lib.check_same_model(self.workdir, self._model_cfg)
+      saved = read_task_info(self.workdir)
+      if saved is not None and [saved.id2label[i] for i in sorted(saved.id2label)] != self.label_names():
+        raise ConfigError(f"{os.path.join(self.workdir, workdir_lib.MODEL_JSON)}: this run was trained with other "
+                          "labels; use a new --workdir")
+    workdir_lib.write_model_info(self.workdir, self._model_cfg, self.tokenizer_dir, self.special_ids)
+    write_task_info(self.workdir, self.task_type, dict(enumerate(self.label_names())))
+
+  def describe(self, num_params: int) -> str:
+    d = self._model_cfg.discriminator
+    return (f"{self.name} ({self.task_type}, {len(self.label_names())} labels) on ELECTRA L{d.num_layers}/"
+            f"H{d.hidden_size}: {num_params / 1e6:.2f}M parameters")
+
+  # -- on device ----------------------------------------------------------------------------------------
+
+  def _apply(self, params: Any, batch: Mapping[str, jax.Array], rng: Optional[jax.Array]) -> Any:
+    deterministic = rng is None
+    return self.model.apply({"params": params}, batch["input_ids"], batch["token_type_ids"],
+                            batch["attention_mask"], deterministic, rngs=None if deterministic else {"dropout": rng})
+
+  def train_step(self, state: TrainState, batch: Mapping[str, jax.Array]) -> tuple[TrainState, dict[str, jax.Array]]:
+    rng = jax.random.fold_in(state.rng, state.step)
+    denominator = jnp.maximum(self.loss_denominator(batch), 1.0)  # of the whole batch, before any micro-split
+
+    def loss_fn(params, micro, micro_rng):
+      loss_sum, sums = self.loss_sums(self._apply(params, micro, micro_rng), micro)
+      return loss_sum / denominator, {"loss_sum": loss_sum, **sums}
+
+    grads, sums = accumulated_grads(jax.grad(loss_fn, has_aux=True), state.params, dict(batch), rng,
+                                    self.config.train.grad_accum_steps)
+    new, grad_norm = apply_gradients(state, grads, self._tx)
+    count = jnp.maximum(sums.pop("count"), 1.0)
+    metrics = {"loss": sums.pop("loss_sum") / count, **{k: v / count for k, v in sums.items()}}
+    metrics.update(grad_norm=grad_norm, learning_rate=self._schedule(state.step))
+    return new, metrics
+
+  def eval_step(self, params: Any, batch: Mapping[str, jax.Array], rng: jax.Array) -> Any:
+    del rng
+    return self.outputs(self._apply(params, batch, None), batch)
+
+  def flops_per_step(self) -> Optional[float]:
+    return finetuning_flops_per_step(self._model_cfg, self.config.train.batch_size, self.config.train.seq_len,
+                                     self.head_outputs())
+
+  # -- evaluation ---------------------------------------------------------------------------------------
+
+  def eval_batches(self, split: str) -> Optional[Iterable[Batch]]:
+    if split not in self.splits:
+      return None
+    features = self.splits[split]
+    return features_lib.batches(features, self.decoder(features), global_batch_size=self.config.train.eval_batch_size,
+                                seed=0, shuffle=False, num_epochs=1, prefetch=self.config.data.prefetch)
+
+  def evaluate(self, split: str, outputs: Iterable[tuple[Batch, Any]]) -> Optional[EvalResult]:
+    return self.score(split, self.splits[split].examples(), outputs, labelled=split in SPLITS)
+
+  # -- prediction ---------------------------------------------------------------------------------------
+
+  def load_run(self) -> None:
+    """For `predict`: this fine-tuned run's own model, tokenizer and labels (instead of make_input)."""
+    self._model_cfg, tokenizer_dir, self.special_ids = workdir_lib.read_model_info(self.workdir)
+    task = read_task_info(self.workdir)
+    if task is None or task.type != self.task_type:
+      raise ConfigError(f"{os.path.join(self.workdir, workdir_lib.MODEL_JSON)}: not a {self.task_type} run")
+    self.labels = [task.id2label[i] for i in sorted(task.id2label)]
+    self.tokenizer_dir = tokenizer_dir or ""
+    self.tok = self._load_tokenizer()
+    self.model = self.make_model(self._model_cfg)
+
+  def add_prediction_input(self, path: str, directory: str) -> None:
+    """Features of an unlabelled file as the split "predict" (cached in `directory`)."""
+    self.splits["predict"] = self.build_split("predict", path, labelled=False, directory=directory)

@@ -1,0 +1,96 @@
+"""ELECTRA pretraining as a task of the shared loop: generator + discriminator on prepared records (or the
+synthetic stream), replaced token detection, the pretraining metrics.
+
+    korpat-jax pretrain --config configs/pretrain.py:tiny --workdir /tmp/tiny
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable, Optional
+
+import jax
+import numpy as np
+
+from korpat_jax import config as config_lib, objective, workdir as workdir_lib
+from korpat_jax.data_source import TrainInput, make_input
+from korpat_jax.errors import ConfigError
+from korpat_jax.mfu import training_flops_per_step
+from korpat_jax.model import ElectraConfig, ElectraPretrainer
+from korpat_jax.optimizer import make_optimizer
+from korpat_jax.tasks.base import Batch, EvalResult, Task, TaskInput
+from korpat_jax.train_state import TrainState
+from korpat_jax.train_step import create_train_state, make_eval_step, make_train_step
+
+log = logging.getLogger("korpat_jax")
+
+
+class PretrainingTask(Task):
+  name = "pretraining"
+  console_keys = ("loss", "gen_loss", "disc_loss", "gen_accuracy", "disc_accuracy", "disc_precision", "disc_recall",
+                  "learning_rate")
+
+  def validate(self, num_devices: int) -> None:
+    config_lib.validate(self.config, num_devices)
+
+  def make_input(self, start_step: int) -> TaskInput:
+    config, t = self.config, self.config.train
+    self._data: TrainInput = make_input(config, self.workdir, start_step)
+    if config.model.vocab_size == -1:
+      config.model.vocab_size = self._data.vocab_size
+    elif config.model.vocab_size < self._data.vocab_size:
+      raise ConfigError(f"config.model.vocab_size={config.model.vocab_size}: smaller than the data's vocab "
+                        f"({self._data.vocab_size}); set it to -1 to take the vocab size from the data")
+    self._obj = dict(config.objective)
+    if self._obj["max_predictions"] < 0:
+      self._obj["max_predictions"] = objective.max_predictions_per_seq(t.seq_len, self._obj["mask_prob"])
+    self._model_cfg = ElectraConfig.from_config(config.model)
+    self._model = ElectraPretrainer(self._model_cfg)
+    self._tx, schedule = make_optimizer(config.optimizer, t.num_steps)
+    self._train_step = make_train_step(self._model, self._tx, schedule, self._data.special, self._obj,
+                                       t.grad_accum_steps)
+    self._eval_step = make_eval_step(self._model, self._data.special, self._obj)
+    return TaskInput(self._data.train, self._data.checkpointable, t.num_steps, t.eval_every, t.checkpoint_every)
+
+  @property
+  def model_config(self) -> ElectraConfig:
+    return self._model_cfg
+
+  def create_state(self) -> TrainState:
+    return create_train_state(self._model, self._tx, self.config.seed, self.config.train.seq_len)
+
+  def prepare_run_dir(self, resuming: bool) -> None:
+    if resuming:
+      workdir_lib.check_same_model(self.workdir, self._model_cfg)
+    workdir_lib.write_model_info(self.workdir, self._model_cfg, self._data.tokenizer_dir, self._data.special_ids)
+
+  def describe(self, num_params: int) -> str:
+    d = self._model_cfg.discriminator
+    return (f"ELECTRA L{d.num_layers}/H{d.hidden_size}/E{self._model_cfg.embedding_size}/gen "
+            f"H{self._model_cfg.generator.hidden_size}: {num_params / 1e6:.2f}M parameters (generator + "
+            "discriminator, shared embeddings)")
+
+  def train_step(self, state, batch):
+    return self._train_step(state, batch)
+
+  def eval_step(self, params, batch, rng):
+    return self._eval_step(params, batch, rng)
+
+  def flops_per_step(self) -> Optional[float]:
+    t = self.config.train
+    return training_flops_per_step(self._model_cfg, t.batch_size, t.seq_len, self._obj["max_predictions"])
+
+  def eval_batches(self, split: str) -> Optional[Iterable[Batch]]:
+    return self._data.eval_batches(self.config.train.eval_steps) if split == "eval" else None
+
+  def evaluate(self, split: str, outputs: Iterable[tuple[Batch, Any]]) -> Optional[EvalResult]:
+    totals = None
+    for _, sums in outputs:
+      totals = sums if totals is None else jax.tree.map(np.add, totals, sums)
+    if totals is None:
+      return None
+    scores = objective.finalize_metrics(totals, float(self.config.objective.disc_weight))
+    return EvalResult({k: float(v) for k, v in jax.device_get(scores).items()})
+
+  def __repr__(self) -> str:
+    return f"PretrainingTask(workdir={self.workdir!r})"

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from korpat_jax.finetune.report import DataReport
+from korpat_jax.ner import (NerExample, best_window, char_tags_from_tokens, decode_entities, entities_from_tags,
+                            read_ner, token_tags, unit_tags_from_chars, windows)
+
+
+def _chars(text: str, tags: list[str]) -> NerExample:
+  return NerExample("0", text, [(i, i + 1) for i in range(len(text))], tags, "t:1")
+
+
+def test_token_takes_its_first_character_tag():
+  # 경찰은 박씨: tokens 경찰 | 은 | 박씨 (the PS entity ends inside the token 박씨)
+  ex = _chars("경찰은 박씨", ["B-OG", "I-OG", "O", "O", "B-PS", "O"])
+  offsets = [(0, 2), (2, 3), (4, 6)]
+  a = token_tags(ex, offsets)
+  assert a.tags == ["B-OG", "O", "B-PS"]
+  assert (a.uncovered_units, a.entity_starts_inside_token, a.entity_ends_inside_token) == (0, 0, 1)
+  assert not a.lossless
+  assert decode_entities(ex.text, offsets, a.tags) == [{"start": 0, "end": 2, "label": "OG"},
+                                                       {"start": 4, "end": 6, "label": "PS"}]
+
+
+def test_entity_starting_inside_a_token_and_uncovered_characters():
+  # 한국전력: one token; the entity 전력 starts at its 3rd character. "★" is covered by no token.
+  ex = _chars("한국전력 ★", ["O", "O", "B-OG", "I-OG", "O", "O"])
+  a = token_tags(ex, [(0, 4)])
+  assert a.tags == ["O"]
+  assert (a.uncovered_units, a.entity_starts_inside_token, a.entity_ends_inside_token) == (1, 1, 0)
+  assert char_tags_from_tokens(ex.text, [(0, 4)], a.tags) == ["O"] * 6
+
+
+def test_word_units_and_special_tokens():
+  ex = NerExample("0", "삼성 전자 주가", [(0, 2), (3, 5), (6, 8)], ["B-OG", "I-OG", "O"], "t:1")
+  offsets = [(0, 0), (0, 2), (3, 4), (4, 5), (6, 8), (0, 0)]    # [CLS] 삼성 전 ##자 주가 [SEP]
+  a = token_tags(ex, offsets)
+  assert a.tags == ["O", "B-OG", "I-OG", "I-OG", "O", "O"] and a.lossless
+  chars = char_tags_from_tokens(ex.text, offsets, a.tags)
+  assert chars == ["B-OG", "I-OG", "I-OG", "I-OG", "I-OG", "O", "O", "O"]    # the space inside the entity too
+  assert decode_entities(ex.text, offsets, a.tags) == entities_from_tags(ex.spans, ex.tags) == [
+      {"start": 0, "end": 5, "label": "OG"}]
+  assert unit_tags_from_chars(ex, chars) == ["B-OG", "I-OG", "O"]
+
+
+def test_decoding_is_lenient():
+  text = "가나 다라 마"
+  offsets = [(0, 2), (3, 5), (6, 7)]
+  # an I- that starts nothing starts an entity; a type change starts another; the gap before it stays O
+  assert decode_entities(text, offsets, ["I-PS", "I-OG", "O"]) == [{"start": 0, "end": 2, "label": "PS"},
+                                                                   {"start": 3, "end": 5, "label": "OG"}]
+  assert decode_entities(text, offsets, ["B-PS", "B-PS", "I-PS"]) == [{"start": 0, "end": 2, "label": "PS"},
+                                                                      {"start": 3, "end": 7, "label": "PS"}]
+
+
+def test_klue_dev_round_trip(shared_data, demo_tok):
+  started = time.perf_counter()
+  examples = read_ner(str(shared_data / "klue-ner-v1.1_dev.tsv"), "char_bio", DataReport())
+  entities = kept = failed = reported = 0
+  unaccounted = []
+  for ex in examples:
+    offsets = demo_tok.encode(ex.text, add_special_tokens=False).offsets
+    a = token_tags(ex, offsets)
+    gold = entities_from_tags(ex.spans, ex.tags)
+    decoded = decode_entities(ex.text, offsets, a.tags)
+    entities += len(gold)
+    kept += sum(g in decoded for g in gold)
+    failed += decoded != gold
+    reported += not a.lossless
+    if decoded != gold and a.lossless:
+      unaccounted.append(ex.id)
+    chars = char_tags_from_tokens(ex.text, offsets, a.tags)
+    assert unit_tags_from_chars(ex, chars) == chars     # char units: the identity
+  elapsed = time.perf_counter() - started
+  print(f"\nKLUE NER dev round trip: {len(examples)} sentences, {failed} not exact ({reported} reported), "
+        f"{kept}/{entities} entities = {kept / entities:.2%}, {elapsed:.1f} s")
+  assert len(examples) == 5000
+  assert not unaccounted                        # every loss shows in the alignment's counts
+  assert failed == reported
+  assert failed < 0.05 * len(examples)
+  assert kept / entities > 0.95
+
+
+@pytest.mark.parametrize("num_tokens,max_tokens,stride", [
+    (0, 8, 4), (5, 8, 4), (8, 8, 4), (9, 8, 4), (20, 8, 4), (21, 8, 3), (100, 10, 10), (7, 3, 1), (64, 16, 8)])
+def test_windows_cover_every_token(num_tokens, max_tokens, stride):
+  ws = windows(num_tokens, max_tokens, stride)
+  assert ws[0][0] == 0 and ws[-1][1] == num_tokens
+  assert all(0 <= e - s <= max_tokens for s, e in ws)
+  assert len(set(ws)) == len(ws)
+  assert {p for s, e in ws for p in range(s, e)} == set(range(num_tokens))
+  if num_tokens <= max_tokens:
+    assert ws == [(0, num_tokens)]
+  best = best_window(ws)
+  assert len(best) == num_tokens
+  for pos, w in enumerate(best):
+    start, end = ws[w]
+    assert start <= pos < end
+    margin = min(pos - start, end - 1 - pos)
+    assert all(margin >= min(pos - s, e - 1 - pos) for s, e in ws if s <= pos < e)
+
+
+def test_windows_by_hand():
+  # 20 tokens, windows of 8 every 4: starts 0, 4, 8 and the last one 12 (ends at 20).
+  ws = windows(20, 8, 4)
+  assert ws == [(0, 8), (4, 12), (8, 16), (12, 20)]
+  # token 5: margins 5 in (0,8)? min(5, 2) = 2; in (4,12): min(1, 6) = 1 -> window 0.
+  # token 6: (0,8): min(6, 1) = 1; (4,12): min(2, 5) = 2 -> window 1.
+  best = best_window(ws)
+  assert best[:8] == [0, 0, 0, 0, 0, 0, 1, 1]
+  assert best[16:] == [3, 3, 3, 3]
+  # the last window is not a copy of a regular one: 9 tokens, 8 every 4 -> (0, 8), (1, 9)
+  assert windows(9, 8, 4) == [(0, 8), (1, 9)]
+  with pytest.raises(ValueError):
+    windows(20, 8, 9)       # a gap between windows
+  with pytest.raises(ValueError):
+    windows(20, 8, 0)
