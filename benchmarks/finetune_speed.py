@@ -13,15 +13,18 @@ the layerwise multipliers as param groups (google's uncorrected moments by defau
 torch.optim.AdamW), decoupled weight decay, dropout on, the task's warmup schedule. fp32 throughout.
 
 Both run in one process, interleaved A B A B (korpat, then HF, head after head, round after round); every step is
-synchronised, figures are medians of the per-step times. Threads: torch.set_num_threads(N); XLA has no thread-count
-flag, so the process is pinned to N cores (sched_setaffinity) before JAX starts its CPU backend, which sizes XLA's
-intra-op pool from the schedulable cores (and bounds torch alike). Tokens/s counts padded positions (batch x seq).
+synchronised, figures are medians of the per-step times. Threads: torch.set_num_threads(N), with OMP_WAIT_POLICY=
+PASSIVE set before torch loads (libgomp's default spin-waiting makes a step several times slower whenever other
+processes share the cores); XLA has no thread-count flag, so the process is pinned to N cores (sched_setaffinity)
+before JAX starts its CPU backend, which sizes XLA's intra-op pool from the schedulable cores (and bounds torch alike).
+Tokens/s counts padded positions (batch x seq).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import statistics
@@ -294,14 +297,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     params = sum(x.size for x in jax.tree.leaves(run["params0"])) / 1e6
     print(f"| {head} | {type(run['peer']['model']).__name__} | {params:.2f} | {ours * 1e3:.1f} | "
           f"{theirs * 1e3:.1f} | {tokens / ours:,.0f} | {tokens / theirs:,.0f} | {theirs / ours:.2f}x |")
-  print("\n| head | korpat loss first -> last timed step | HF loss first -> last | korpat compile + setup (s) |")
-  print("|---|---|---|---:|")
+  print("\nLoss of the repeated batch over the timed steps (korpat's QA train metric is start + end cross-entropy, "
+        "HF's their mean):\n")
+  print("| head | korpat loss first -> last | HF loss first -> last | both finite and falling | setup incl. compile (s) |")
+  print("|---|---|---|---|---:|")
   finite = True
   for head, run in runs.items():
     ours = [float(x) for x in run["losses"]]
     theirs = [float(x) for x in run["hf_losses"]]
-    finite &= all(map(lambda x: x == x and abs(x) != float("inf"), ours + theirs))
-    print(f"| {head} | {ours[0]:.4f} -> {ours[-1]:.4f} | {theirs[0]:.4f} -> {theirs[-1]:.4f} | "
+    ok = all(math.isfinite(x) for x in ours + theirs)
+    finite &= ok
+    falls = "yes" if ok and ours[-1] < ours[0] and theirs[-1] < theirs[0] else "no"
+    print(f"| {head} | {ours[0]:.4f} -> {ours[-1]:.4f} | {theirs[0]:.4f} -> {theirs[-1]:.4f} | {falls} | "
           f"{run['setup_s']:.1f} |")
   if not finite:
     print("\nnon-finite loss: the comparison is not valid")

@@ -74,3 +74,39 @@ def test_unknown_variant_is_a_config_error():
 def test_missing_config_file():
   with pytest.raises(ConfigError, match="no such config file"):
     config_lib.load("configs/nope.py:tiny")
+
+
+FINETUNE = str(REPO / "configs" / "finetune.py")
+
+
+@pytest.mark.parametrize("variant", ["ner", "ner_conll", "cpc", "cpc_multi", "pair", "qa", "ner_tiny", "cpc_tiny",
+                                     "cpc_multi_tiny", "pair_tiny", "qa_tiny", "ner_conll_tiny"])
+def test_every_finetune_variant_loads_with_googles_recipe(variant):
+  c = config_lib.load(f"{FINETUNE}:{variant}")
+  assert c.task in ("token_classification", "sequence_classification", "question_answering")
+  assert (c.optimizer.layerwise_lr_decay, c.optimizer.warmup_fraction, c.optimizer.weight_decay) == (0.8, 0.1, 0.01)
+  if not variant.endswith("_tiny"):
+    assert (c.optimizer.learning_rate, c.train.batch_size, c.train.seq_len) == (1e-4, 32, 512)
+
+
+def test_finetune_config_errors_name_the_key(tmp_path):
+  from korpat_jax.tasks import make_task
+  config = config_lib.load(f"{FINETUNE}:ner_tiny")
+  with pytest.raises(ConfigError, match="config.data.train: required"):
+    make_task(config, str(tmp_path)).validate(16)
+  config.data.train = str(tmp_path / "missing.tsv")
+  with pytest.raises(ConfigError, match="config.data.train=.*missing.tsv: no such file"):
+    make_task(config, str(tmp_path)).validate(16)
+  (tmp_path / "t.tsv").write_text("가\tO\n")
+  config.data.train = str(tmp_path / "t.tsv")
+  config.optimizer.learning_rate = float("inf")
+  with pytest.raises(ConfigError, match="config.optimizer.learning_rate=inf: must be a finite number"):
+    make_task(config, str(tmp_path)).validate(16)
+  config.optimizer.learning_rate = 1e-4
+  with pytest.raises(ConfigError, match="config.init_from: empty, so config.model"):
+    make_task(config, str(tmp_path)).validate(16)
+  config.init_from = str(tmp_path / "nope")
+  with pytest.raises(ConfigError, match="config.init_from=.*nope: no such run directory"):
+    make_task(config, str(tmp_path)).validate(16)
+  with pytest.raises(ConfigError, match="unknown variant 'nerr'"):
+    config_lib.load(f"{FINETUNE}:nerr")

@@ -1,3 +1,4 @@
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -51,3 +52,47 @@ def test_full_chain_clips_and_decays():
   big = {"dense": {"kernel": jnp.full(4, 100.0), "bias": jnp.zeros(4)}}
   clipped, _ = optax.clip_by_global_norm(1.0).update(big, optax.clip_by_global_norm(1.0).init(big))
   assert float(optax.tree.norm(clipped)) == pytest.approx(1.0, rel=1e-5)
+
+
+def _task_params():
+  """A 2-layer task model's tree: embeddings, encoder (embeddings_project + layers), head."""
+  leaf = lambda: {"kernel": jnp.ones((2, 2)), "bias": jnp.ones((2,))}
+  return {"embeddings": {"word_embeddings": {"embedding": jnp.ones((4, 2))}},
+          "discriminator": {"embeddings_project": leaf(), "layer_0": {"attention": {"self": {"query": leaf()}}},
+                            "layer_1": {"output": {"dense": leaf()}}},
+          "classifier": leaf()}
+
+
+def test_layerwise_depths_are_googles():
+  from korpat_jax.optimizer import layer_depth, layerwise_lr_multipliers
+  assert layer_depth(("embeddings", "word_embeddings", "embedding"), 2) == 0
+  assert layer_depth(("discriminator", "embeddings_project", "kernel"), 2) == 0
+  assert layer_depth(("discriminator", "layer_0", "attention", "self", "query", "kernel"), 2) == 1
+  assert layer_depth(("discriminator", "layer_1", "output", "dense", "bias"), 2) == 2
+  assert layer_depth(("classifier", "kernel"), 2) == 4
+  m = layerwise_lr_multipliers(_task_params(), num_layers=2, decay=0.8)
+  # lr * decay^(L + 2 - depth), L = 2: head 1, top layer 0.8^2, layer 0 0.8^3, embeddings 0.8^4
+  assert m["classifier"]["kernel"] == 1.0
+  assert m["discriminator"]["layer_1"]["output"]["dense"]["kernel"] == pytest.approx(0.64)
+  assert m["discriminator"]["layer_0"]["attention"]["self"]["query"]["bias"] == pytest.approx(0.512)
+  assert m["embeddings"]["word_embeddings"]["embedding"] == pytest.approx(0.4096)
+  assert m["discriminator"]["embeddings_project"]["kernel"] == pytest.approx(0.4096)
+
+
+def test_layerwise_decay_scales_each_update_by_its_multiplier():
+  from korpat_jax.optimizer import layerwise_lr_multipliers
+  params = _task_params()
+  grads = jax.tree.map(lambda p: jnp.full_like(p, 0.01), params)
+  opt = dict(OPT, warmup_steps=0, layerwise_lr_decay=1.0)
+  flat, _ = make_optimizer(opt, total_steps=100, num_layers=2)
+  decayed, _ = make_optimizer(dict(opt, layerwise_lr_decay=0.8), total_steps=100, num_layers=2)
+  plain_update, _ = flat.update(grads, flat.init(params), params)
+  decayed_update, _ = decayed.update(grads, decayed.init(params), params)
+  multipliers = layerwise_lr_multipliers(params, 2, 0.8)
+  for u, d, m in zip(jax.tree.leaves(plain_update), jax.tree.leaves(decayed_update), jax.tree.leaves(multipliers)):
+    np.testing.assert_allclose(d, u * m, rtol=1e-6)
+
+
+def test_warmup_fraction_sets_the_warmup_from_the_total():
+  _, schedule = make_optimizer(dict(OPT, warmup_fraction=0.1), total_steps=200)
+  assert float(schedule(10)) == pytest.approx(1e-3 * 0.5 * (1 - 10 / 200))  # warmup of 20 steps

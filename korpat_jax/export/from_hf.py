@@ -22,7 +22,7 @@ from korpat_jax import workdir as workdir_lib
 from korpat_jax.checkpoint import Checkpointer
 from korpat_jax.errors import KorpatError
 from korpat_jax.export import hf_config, hf_names, hf_tokenizer
-from korpat_jax.export.task_info import TASK_TYPES, write_task_info
+from korpat_jax.export.task_info import PROBLEM_TYPES, TASK_TYPES, write_task_info
 from korpat_jax.model.config import ElectraConfig, EncoderConfig
 
 # Names some HF checkpoints carry that hold no parameter of this project (buffers, the tied lm head).
@@ -114,7 +114,9 @@ def import_hf(model_dir: str, out: str, generator_dir: Optional[str] = None,
                  else {"pad": int(main.config.get("pad_token_id") or 0)})
   workdir_lib.write_model_info(out, cfg, tokenizer_dir, special_ids)
   if main.kind in TASK_TYPES:
-    write_task_info(out, main.kind, task_labels or {0: "start", 1: "end"})
+    problem = main.config.get("problem_type") if main.kind == "sequence_classification" else None
+    write_task_info(out, main.kind, task_labels or {0: "start", 1: "end"},
+                    problem if problem in PROBLEM_TYPES else None)
 
   checkpointer = Checkpointer(ckpt_dir, interval=1, keep=1, async_save=False)
   checkpointer.save(0, {"params": hf_names.unflatten(flat), "step": 0}, force=True)

@@ -39,7 +39,7 @@ def encoder_config(cfg: ElectraConfig, kind: str) -> EncoderConfig:
 
 
 def hf_config(cfg: ElectraConfig, kind: str, pad_token_id: int,
-              id2label: Optional[Mapping[int, str]] = None) -> dict[str, Any]:
+              id2label: Optional[Mapping[int, str]] = None, problem_type: Optional[str] = None) -> dict[str, Any]:
   """config.json of the exported model (transformers' ElectraConfig fields)."""
   enc = encoder_config(cfg, kind)
   config: dict[str, Any] = {
@@ -65,6 +65,8 @@ def hf_config(cfg: ElectraConfig, kind: str, pad_token_id: int,
   if id2label is not None and kind != "question_answering":
     config["id2label"] = {str(i): label for i, label in sorted(id2label.items())}
     config["label2id"] = {label: i for i, label in sorted(id2label.items())}
+  if kind == "sequence_classification":
+    config["problem_type"] = problem_type or "single_label_classification"
   return config
 
 

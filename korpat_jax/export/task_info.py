@@ -14,25 +14,32 @@ from korpat_jax.errors import KorpatError
 from korpat_jax.workdir import MODEL_JSON, write_json
 
 TASK_TYPES = ("token_classification", "sequence_classification", "question_answering")
+PROBLEM_TYPES = ("single_label_classification", "multi_label_classification")  # HF's, for sequence classification
 
 
 @dataclasses.dataclass(frozen=True)
 class TaskInfo:
   type: str
   id2label: dict[int, str]
+  problem_type: Optional[str] = None
 
   @property
   def num_labels(self) -> int:
     return 2 if self.type == "question_answering" else len(self.id2label)
 
 
-def write_task_info(workdir: str, task_type: str, id2label: Mapping[int, str]) -> None:
+def write_task_info(workdir: str, task_type: str, id2label: Mapping[int, str],
+                    problem_type: Optional[str] = None) -> None:
   """Adds (or replaces) the task entry of an existing WORKDIR/model.json."""
   if task_type not in TASK_TYPES:
     raise KorpatError(f"task type {task_type!r} is not one of {', '.join(TASK_TYPES)}")
+  if problem_type is not None and problem_type not in PROBLEM_TYPES:
+    raise KorpatError(f"problem type {problem_type!r} is not one of {', '.join(PROBLEM_TYPES)}")
   path = os.path.join(workdir, MODEL_JSON)
   info = _read(path)
   info["task"] = {"type": task_type, "id2label": {str(int(i)): str(label) for i, label in id2label.items()}}
+  if problem_type:
+    info["task"]["problem_type"] = problem_type
   write_json(path, info)
 
 
@@ -45,13 +52,14 @@ def read_task_info(workdir: str) -> Optional[TaskInfo]:
   try:
     task_type = str(task["type"])
     id2label = {int(i): str(label) for i, label in dict(task.get("id2label") or {}).items()}
+    problem_type = task.get("problem_type")
   except (KeyError, TypeError, ValueError) as e:
     raise KorpatError(f"{path}: unreadable \"task\" entry ({e})") from None
   if task_type not in TASK_TYPES:
     raise KorpatError(f"{path}: task type {task_type!r} is not one of {', '.join(TASK_TYPES)}")
   if task_type != "question_answering" and sorted(id2label) != list(range(len(id2label))):
     raise KorpatError(f"{path}: task id2label ids must be 0..N-1, got {sorted(id2label)}")
-  return TaskInfo(task_type, id2label)
+  return TaskInfo(task_type, id2label, problem_type)
 
 
 def _read(path: str) -> dict:

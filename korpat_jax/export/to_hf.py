@@ -50,6 +50,7 @@ def export(workdir: str, out: str, step: Optional[int] = None, part: Optional[st
   for kind in kinds:
     directory = out if len(kinds) == 1 else os.path.join(out, kind)
     exported.append(write_hf_dir(flat, cfg, kind, directory, step=step, source=source, id2label=id2label,
+                                 problem_type=task and task.problem_type,
                                  tokenizer_dir=tokenizer_dir, special_ids=special_ids))
   return exported
 
@@ -67,7 +68,8 @@ def restore_params(workdir: str, step: Optional[int]) -> tuple[int, Any]:
 
 
 def write_hf_dir(flat: Mapping[hf_names.Path, Any], cfg: ElectraConfig, kind: str, out: str, *, step: int,
-                 source: str, id2label: Optional[Mapping[int, str]] = None, tokenizer_dir: Optional[str] = None,
+                 source: str, id2label: Optional[Mapping[int, str]] = None, problem_type: Optional[str] = None,
+                 tokenizer_dir: Optional[str] = None,
                  special_ids: Optional[Mapping[str, int]] = None) -> Exported:
   """One HF directory of the `kind` model (see hf_config) from a flat Flax parameter dict."""
   special_ids = special_ids or {}
@@ -88,7 +90,7 @@ def write_hf_dir(flat: Mapping[hf_names.Path, Any], cfg: ElectraConfig, kind: st
   save_file(state, os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
   pad = hf_tokenizer.special_id(special_ids, "pad")
   workdir_lib.write_json(os.path.join(out, "config.json"),
-              hf_config.hf_config(cfg, kind, 0 if pad is None else pad, id2label))
+              hf_config.hf_config(cfg, kind, 0 if pad is None else pad, id2label, problem_type))
   warning = hf_tokenizer.write_tokenizer_files(tokenizer_dir, out, special_ids, cfg.max_position_embeddings)
   if warning:
     print(f"warning: {out}: {warning}", file=sys.stderr)

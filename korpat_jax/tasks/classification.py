@@ -39,6 +39,7 @@ class ClassificationTask(FineTuningTask):
     self.pair = config.variant.startswith("pair")
     self.name = "pair" if self.pair else ("cpc_multi" if self.multi else "cpc")
     self.main_metric = "micro_f1" if self.multi else "accuracy"
+    self.problem_type = "multi_label_classification" if self.multi else "single_label_classification"
     if self.multi:
       self.console_keys = ("loss", "learning_rate")
 

@@ -50,6 +50,7 @@ class FineTuningTask(Task):
   """Supervised fine-tuning of the discriminator with a task head."""
 
   task_type: str = ""
+  problem_type: Optional[str] = None  # HF's problem_type of a sequence classification export
   predictions_file = "predictions.jsonl"
   console_keys = ("loss", "accuracy", "learning_rate")
 
@@ -294,7 +295,7 @@ class FineTuningTask(Task):
         raise ConfigError(f"{os.path.join(self.workdir, workdir_lib.MODEL_JSON)}: this run was trained with other "
                           "labels; use a new --workdir")
     workdir_lib.write_model_info(self.workdir, self._model_cfg, self.tokenizer_dir, self.special_ids)
-    write_task_info(self.workdir, self.task_type, dict(enumerate(self.label_names())))
+    write_task_info(self.workdir, self.task_type, dict(enumerate(self.label_names())), self.problem_type)
 
   def describe(self, num_params: int) -> str:
     d = self._model_cfg.discriminator
