@@ -297,8 +297,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     params = sum(x.size for x in jax.tree.leaves(run["params0"])) / 1e6
     print(f"| {head} | {type(run['peer']['model']).__name__} | {params:.2f} | {ours * 1e3:.1f} | "
           f"{theirs * 1e3:.1f} | {tokens / ours:,.0f} | {tokens / theirs:,.0f} | {theirs / ours:.2f}x |")
-  print("\nLoss of the repeated batch over the timed steps (korpat's QA train metric is start + end cross-entropy, "
-        "HF's their mean):\n")
+  print("\nLoss of the repeated batch over the timed steps:\n")
   print("| head | korpat loss first -> last | HF loss first -> last | both finite and falling | setup incl. compile (s) |")
   print("|---|---|---|---|---:|")
   finite = True

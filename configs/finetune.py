@@ -71,6 +71,7 @@ def get_config(arg: str = "ner") -> ml_collections.ConfigDict:
       eval_every=0,                 # 0: once per epoch (and at the end)
       checkpoint_every=0,           # 0: at every evaluation; the best by the task's main metric is kept too
       keep_checkpoints=1, async_checkpoints=True,
+      **config_lib.fault_handling_block(),
   )
   c.head = dict(multi_label=False,          # cpc_multi: a sigmoid per label, not one softmax
                 multi_label_threshold=0.5,  # cpc_multi: a label is predicted at sigmoid >= threshold

@@ -53,7 +53,8 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   c.optimizer = dict(learning_rate=lr, warmup_steps=10_000, weight_decay=0.01, b1=0.9, b2=0.999, eps=1e-6,
                      bias_correction=False, grad_clip_norm=1.0)
   c.train = dict(batch_size=batch, seq_len=seq, num_steps=steps, grad_accum_steps=1, log_every=100,
-                 eval_every=0, eval_steps=20, checkpoint_every=10_000, keep_checkpoints=3, async_checkpoints=True)
+                 eval_every=0, eval_steps=20, checkpoint_every=10_000, keep_checkpoints=3, async_checkpoints=True,
+                 **config_lib.fault_handling_block())
   c.data = dict(
       source="records",   # records (korpat-jax prepare output) | synthetic (tests and benchmarks only)
       records_dir="",     # may use {workdir}

@@ -3,13 +3,19 @@
 One `Checkpointer` per run directory (`WORKDIR/checkpoints`). A checkpoint is a Composite of
   state: the train state pytree (params, optimizer state, step, rng), saved sharded, restorable onto any mesh;
   data:  the Grain iterator state (one JSON per process), present when the run reads records.
-Saves are async: the next train step runs while the previous save is written.
+Saves are async: the next train step runs while the previous save is written. Once a save is complete, the sha256
+of every file it wrote goes into `<step>/korpat_checksums.json`, so that flipped bytes are found on restore
+(`verify`); a checkpoint that cannot be restored is moved aside to `_broken/<step>` (`move_aside`), never deleted.
+A save that fails (a full disk) raises a one-line KorpatError naming the path and the free space.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import shutil
 from typing import Any, Optional
 
 import jax
@@ -21,6 +27,40 @@ from orbax.checkpoint import checkpoint_managers as policies
 from korpat_jax.errors import KorpatError
 
 STATE, DATA = "state", "data"
+CHECKSUMS = "korpat_checksums.json"
+BROKEN = "_broken"
+log = logging.getLogger("korpat_jax")
+
+
+def free_space(path: str) -> str:
+  """'12.3 GiB free' on the file system of `path` (or of its nearest existing parent)."""
+  while path and not os.path.exists(path):
+    path = os.path.dirname(path)
+  try:
+    return f"{shutil.disk_usage(path or '.').free / 2**30:.1f} GiB free"
+  except OSError:
+    return "free space unknown"
+
+
+def _first_line(error: BaseException) -> str:
+  return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:300]}"
+
+
+def file_checksums(directory: str) -> dict[str, str]:
+  """sha256 of every file below `directory` (relative paths), the checksum file itself excluded."""
+  sums = {}
+  for root, _, files in os.walk(directory):
+    for name in files:
+      path = os.path.join(root, name)
+      rel = os.path.relpath(path, directory)
+      if rel in (CHECKSUMS, CHECKSUMS + ".tmp"):
+        continue
+      digest = hashlib.sha256()
+      with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+          digest.update(block)
+      sums[rel] = digest.hexdigest()
+  return sums
 
 
 def _data_args(iterator: Any, save: bool) -> Any:
@@ -59,6 +99,7 @@ class Checkpointer:
       self._manager = ocp.CheckpointManager(self.directory, options=options)
     finally:
       absl_logger.setLevel(level)
+    self._unhashed: list[int] = []
 
   @staticmethod
   def latest_in(directory: str) -> Optional[int]:
@@ -83,12 +124,81 @@ class Checkpointer:
     items = {STATE: ocp.args.StandardSave(state)}
     if data_iterator is not None:
       items[DATA] = _data_args(data_iterator, save=True)
-    return self._manager.save(step, args=ocp.args.Composite(**items), force=force, metrics=metrics)
+    if self._unhashed and (force or self._manager.should_save(step)):
+      self.wait()
+    try:
+      saved = self._manager.save(step, args=ocp.args.Composite(**items), force=force, metrics=metrics)
+    except Exception as e:  # noqa: BLE001 - the previous async save's error surfaces here too
+      raise self._save_error(step, e) from None
+    if saved:
+      self._unhashed.append(step)
+    return saved
+
+  def should_save(self, step: int) -> bool:
+    return self._manager.should_save(step)
+
+  def _save_error(self, step: int, error: BaseException) -> KorpatError:
+    path = os.path.join(self.directory, str(step))
+    return KorpatError(f"{path}: saving the checkpoint failed ({_first_line(error)}; {free_space(self.directory)}); "
+                       "earlier checkpoints are intact: free space and rerun to resume")
+
+  def _write_checksums(self) -> None:
+    for step in self._unhashed:
+      directory = os.path.join(self.directory, str(step))
+      if os.path.isdir(directory) and jax.process_index() == 0:
+        path = os.path.join(directory, CHECKSUMS)
+        sums = file_checksums(directory)
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+          json.dump(sums, f, indent=0, sort_keys=True)
+        os.replace(path + ".tmp", path)
+    self._unhashed = []
+
+  def verify(self, step: int, needs_data: bool) -> Optional[str]:
+    """Why the checkpoint of `step` cannot be restored (missing items, changed bytes), or None."""
+    directory = os.path.join(self.directory, str(step))
+    for item in (STATE, DATA) if needs_data else (STATE,):
+      if not os.path.isdir(os.path.join(directory, item)):
+        return f"its {item!r} item is missing" + (" (the data iterator's position)" if item == DATA else "")
+    metadata = os.path.join(directory, STATE, "_METADATA")
+    if not os.path.isfile(metadata) or not os.path.getsize(metadata):
+      return "state/_METADATA is missing or empty"
+    try:
+      with open(os.path.join(directory, CHECKSUMS), encoding="utf-8") as f:
+        expected = json.load(f)
+    except FileNotFoundError:
+      return None  # written before checksums, or killed before they were: the restore itself decides
+    except (OSError, json.JSONDecodeError) as e:
+      return f"{CHECKSUMS} is unreadable ({_first_line(e)})"
+    found = file_checksums(directory)
+    for rel, digest in sorted(expected.items()):
+      if rel not in found:
+        return f"{rel} is missing"
+      if found[rel] != digest:
+        return f"{rel} has changed since it was saved (sha256 mismatch)"
+    return None
+
+  def move_aside(self, step: int, reason: str) -> str:
+    """Moves a checkpoint that cannot be restored to `_broken/<step>` (never deletes it); returns where."""
+    target = os.path.join(self.directory, BROKEN, str(step))
+    if jax.process_index() == 0:
+      os.makedirs(os.path.dirname(target), exist_ok=True)
+      suffix = 1
+      while os.path.exists(target):
+        target = os.path.join(self.directory, BROKEN, f"{step}.{suffix}")
+        suffix += 1
+      os.replace(os.path.join(self.directory, str(step)), target)
+      log.warning("%s: cannot be restored (%s): moved to %s", os.path.join(self.directory, str(step)), reason,
+                  target)
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils
+      multihost_utils.sync_global_devices(f"korpat_move_aside_{step}")
+    self._manager.reload()
+    return target
 
   def restore(self, step: int, abstract_state: Any, data_iterator: Any = None) -> Any:
     """Restores `state` laid out as `abstract_state` (ShapeDtypeStructs carrying the target shardings).
 
-    The iterator, when given and saved, is restored in place.
+    The iterator, when given, is restored in place (`verify` first: a checkpoint without it is broken).
     """
     self._check_step(step)
     items = {STATE: ocp.args.StandardRestore(abstract_state)}
@@ -132,8 +242,13 @@ class Checkpointer:
       raise KorpatError(f"{self.directory}: no checkpoint at step {step} (saved steps: {steps or 'none'})")
 
   def wait(self) -> None:
-    self._manager.wait_until_finished()
+    """Waits for the async save in flight (raising its error in one line) and checksums what it wrote."""
+    try:
+      self._manager.wait_until_finished()
+    except Exception as e:  # noqa: BLE001
+      raise self._save_error(self._unhashed[-1] if self._unhashed else -1, e) from None
+    self._write_checksums()
 
   def close(self) -> None:
-    self._manager.wait_until_finished()
+    self.wait()
     self._manager.close()

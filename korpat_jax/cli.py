@@ -6,6 +6,7 @@ Commands import lazily so that `korpat-jax tokenizer ...` never pays for JAX.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Sequence
 
@@ -31,6 +32,20 @@ def _usage() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+  try:
+    try:
+      return _dispatch(argv)
+    finally:   # also after argparse's --help (SystemExit): a closed pipe shows up here, not at interpreter exit
+      sys.stdout.flush()
+  except BrokenPipeError:
+    # `korpat-jax ... | head`: the reader closed the pipe. Python's documented way out (see "Note on SIGPIPE" in
+    # the signal module docs): point stdout at devnull so the flush at exit does not raise again.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 1
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
   if not argv or argv[0] in ("-h", "--help"):
     print(_usage())
@@ -48,4 +63,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(module.main(rest) or 0)
   except KorpatError as e:
     print(f"korpat-jax {command}: error: {e}", file=sys.stderr)
-    return 2
+    return getattr(e, "exit_code", 2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import difflib
 import importlib.util
+import math
 import os
 from typing import Any, Sequence
 
@@ -102,12 +103,37 @@ def mesh_block() -> dict[str, int]:
 
 def distributed_block() -> dict[str, Any]:
   """jax.distributed: auto (SLURM / Cloud TPU detected) | explicit (coordinator below) | none."""
-  return dict(mode="auto", coordinator_address="", num_processes=0, process_id=-1, local_device_ids="")
+  return dict(mode="auto", coordinator_address="", num_processes=0, process_id=-1, local_device_ids="",
+              heartbeat_timeout_s=60)  # a lost process makes the others exit after this many seconds
 
 
 def profile_block() -> dict[str, Any]:
   """A jax.profiler trace of `num_steps` steps from `start_step` (-1: none); dump_hlo: the train step's HLO."""
   return dict(start_step=-1, num_steps=0, dump_hlo=False)
+
+
+def fault_handling_block() -> dict[str, Any]:
+  """Keys of the `train` block on faults (korpat_jax.nonfinite, the run-directory identity check)."""
+  return dict(
+      on_nonfinite="stop",           # stop | skip: a non-finite loss or gradient norm stops the run, or skips it
+      max_nonfinite_in_a_row=10,     # skip: stop after this many skipped steps in a row
+      allow_schedule_change=False,   # resume although num_steps / warmup / learning rate differ from the run's
+  )
+
+
+def validate_fault_handling(train: Any) -> None:
+  require(train.on_nonfinite in ("stop", "skip"),
+          f"config.train.on_nonfinite={train.on_nonfinite!r}: expected stop or skip")
+  require(train.max_nonfinite_in_a_row > 0,
+          f"config.train.max_nonfinite_in_a_row={train.max_nonfinite_in_a_row}: must be > 0")
+
+
+def require_finite(config: ml_collections.ConfigDict, blocks: Sequence[str]) -> None:
+  """Every float of these blocks is a finite number (no inf, no nan from `1e999` or `nan` on the command line)."""
+  for block in blocks:
+    for key, value in config[block].items():
+      if isinstance(value, float):
+        require(math.isfinite(value), f"config.{block}.{key}={value}: must be a finite number")
 
 
 def require(ok: bool, message: str) -> None:
@@ -124,6 +150,8 @@ def _require(ok: bool, message: str) -> None:
 def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   """Checks values that would otherwise fail deep inside JAX; `num_devices` is the global device count."""
   m, t, o, obj = config.model, config.train, config.optimizer, config.objective
+  require_finite(config, ("model", "objective", "optimizer"))
+  validate_fault_handling(t)
   for block, keys in (("model", ("embedding_size", "hidden_size", "num_layers", "num_heads",
                                  "intermediate_size")),
                       ("train", ("batch_size", "seq_len", "num_steps", "grad_accum_steps", "log_every",
@@ -153,6 +181,9 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   _require(0.0 < obj.mask_prob < 1.0, f"config.objective.mask_prob={obj.mask_prob}: must be in (0, 1)")
   _require(obj.temperature > 0, f"config.objective.temperature={obj.temperature}: must be > 0")
   _require(o.learning_rate > 0, f"config.optimizer.learning_rate={o.learning_rate}: must be > 0")
+  for key in ("weight_decay", "grad_clip_norm", "eps"):
+    _require(o[key] >= 0, f"config.optimizer.{key}={o[key]}: must be >= 0")
+  _require(0 <= o.b1 < 1 and 0 <= o.b2 < 1, f"config.optimizer.b1/b2: must be in [0, 1) (are {o.b1}, {o.b2})")
   _require(o.warmup_steps >= 0, f"config.optimizer.warmup_steps={o.warmup_steps}: must be >= 0")
   per_step = num_devices * t.grad_accum_steps
   _require(t.batch_size % per_step == 0,

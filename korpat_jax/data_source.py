@@ -7,7 +7,9 @@ Either way the trainer sees a `TrainInput`: an iterator of per-process numpy bat
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
+import json
 import logging
 import os
 from typing import Any, Callable, Iterable, Iterator, Optional
@@ -29,6 +31,7 @@ class TrainInput:
   vocab_size: int
   tokenizer_dir: Optional[str]
   eval_factory: Optional[Callable[[], Iterable[dict[str, np.ndarray]]]]
+  identity: dict[str, Any] = dataclasses.field(default_factory=dict)  # what a resumed run must still read
 
   @property
   def special_ids(self) -> dict[str, int]:
@@ -59,6 +62,10 @@ def make_input(config: ml_collections.ConfigDict, workdir: str, start_step: int)
   records_dir = resolve(d.records_dir, workdir)
   tokenizer_dir = resolve(d.tokenizer_dir, workdir)
   if d.build_demo and not os.path.exists(os.path.join(records_dir, "manifest.json")):
+    if os.path.commonpath([records_dir, workdir]) != workdir:
+      raise ConfigError(f"config.data.records_dir={d.records_dir}: no records there (no manifest.json); the demo "
+                        "builds its data only under --workdir: leave data.records_dir at its default, or point it "
+                        "at prepared records")
     from korpat_jax.corpus.demo import build_demo_data
     demo_tokenizer = tokenizer_dir or os.path.join(os.path.dirname(records_dir), "tokenizer")
     log.info("demo: building the tokenizer (%s) and records (%s) from the bundled corpus", demo_tokenizer,
@@ -81,7 +88,10 @@ def make_input(config: ml_collections.ConfigDict, workdir: str, start_step: int)
                                                        **common)) if has_eval else None
   log.info("input: %s (%d train / %d eval examples, seq_len %d)", records_dir, manifest.num_examples("train"),
            manifest.num_examples("eval"), manifest.seq_len)
-  return TrainInput(train, train, special, manifest.vocab_size, tokenizer_dir, eval_factory)
+  splits = json.dumps(manifest.splits, sort_keys=True)
+  identity = {"vocab_sha256": manifest.vocab_hash,
+              "records": hashlib.sha256(splits.encode("utf-8")).hexdigest()}  # shard names, counts and sha256s
+  return TrainInput(train, train, special, manifest.vocab_size, tokenizer_dir, eval_factory, identity)
 
 
 def _check_vocab(tokenizer_dir: str, vocab_hash: str, records_dir: str) -> None:

@@ -37,7 +37,7 @@ def initialize(cfg: Mapping[str, Any]) -> None:
     if cluster is None:
       return
     log.info("multi-host start: %s detected", cluster)
-    jax.distributed.initialize()
+    jax.distributed.initialize(heartbeat_timeout_seconds=_heartbeat(cfg))
     return
   if mode != "explicit":
     raise ConfigError(f"config.distributed.mode={mode!r}: expected auto, explicit or off")
@@ -48,4 +48,12 @@ def initialize(cfg: Mapping[str, Any]) -> None:
     raise ConfigError("config.distributed: explicit mode needs coordinator_address, num_processes and process_id")
   local = [int(i) for i in str(cfg["local_device_ids"]).split(",") if i.strip()] or None
   jax.distributed.initialize(coordinator_address=address, num_processes=num, process_id=pid,
-                             local_device_ids=local)
+                             local_device_ids=local, heartbeat_timeout_seconds=_heartbeat(cfg))
+
+
+def _heartbeat(cfg: Mapping[str, Any]) -> int:
+  """Seconds without a heartbeat after which a process counts as lost and the others exit (JAX's default: 100)."""
+  seconds = int(cfg.get("heartbeat_timeout_s", 60))
+  if seconds < 1:
+    raise ConfigError(f"config.distributed.heartbeat_timeout_s={seconds}: must be >= 1")
+  return seconds

@@ -10,6 +10,8 @@ from typing import Mapping, Optional, Sequence
 
 import jax
 
+from korpat_jax.errors import KorpatError
+
 log = logging.getLogger("korpat_jax")
 
 
@@ -32,13 +34,20 @@ class MetricWriter:
       self._jsonl = open(path, "a", encoding="utf-8")
 
   def write(self, step: int, scalars: Mapping[str, float], prefix: str = "train") -> None:
+    """A write that fails (a full disk) stops the run with one line naming the file and the free space."""
     if self._writer is None:
       return
-    for name, value in scalars.items():
-      self._writer.add_scalar(f"{prefix}/{name}", float(value), step)
-    self._writer.flush()
-    self._jsonl.write(json.dumps({"split": prefix, "step": step, **{k: float(v) for k, v in scalars.items()}}) + "\n")
-    self._jsonl.flush()
+    try:
+      for name, value in scalars.items():
+        self._writer.add_scalar(f"{prefix}/{name}", float(value), step)
+      self._writer.flush()
+      self._jsonl.write(json.dumps({"split": prefix, "step": step, **{k: float(v) for k, v in scalars.items()}})
+                        + "\n")
+      self._jsonl.flush()
+    except OSError as e:
+      from korpat_jax.checkpoint import free_space
+      raise KorpatError(f"{self._jsonl.name}: writing metrics failed ({e.strerror or e}; "
+                        f"{free_space(self._jsonl.name)})") from None
 
   def console(self, step: int, scalars: Mapping[str, float], prefix: str = "train", *, total: int = 0,
               keys: Optional[Sequence[str]] = None) -> None:
@@ -70,11 +79,25 @@ def _duration(seconds: float) -> str:
 
 
 def _truncate_jsonl(path: str, last_step: int) -> None:
-  """Keeps the lines of steps <= last_step (all lines are dropped when last_step is 0: a fresh run)."""
+  """Keeps the lines of steps <= last_step (all lines are dropped when last_step is 0: a fresh run). A line that
+  is not JSON (the partial last line of a killed run) is dropped with a warning."""
   if not os.path.exists(path):
     return
-  with open(path, encoding="utf-8") as f:
-    kept = [line for line in f if line.strip() and last_step and json.loads(line).get("step", 0) <= last_step]
-  with open(path + ".tmp", "w", encoding="utf-8") as f:
-    f.writelines(kept)
-  os.replace(path + ".tmp", path)
+  kept = []
+  with open(path, encoding="utf-8", errors="replace") as f:
+    for number, line in enumerate(f, 1):
+      if not line.strip():
+        continue
+      try:
+        step = json.loads(line).get("step", 0)
+      except (json.JSONDecodeError, AttributeError):
+        log.warning("%s:%d: not a JSON object (a partial line of an interrupted run?): dropped", path, number)
+        continue
+      if last_step and step <= last_step:
+        kept.append(line if line.endswith("\n") else line + "\n")
+  try:
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+      f.writelines(kept)
+    os.replace(path + ".tmp", path)
+  except OSError as e:
+    raise KorpatError(f"{path}: rewriting the metrics log failed ({e.strerror or e})") from None

@@ -18,17 +18,20 @@ import time
 from typing import Any, Callable, Optional, Sequence
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from korpat_jax import config as config_lib
 from korpat_jax import distributed, input_pipeline, profiling, sharding, workdir as workdir_lib
-from korpat_jax.checkpoint import Checkpointer
-from korpat_jax.errors import ConfigError
+from korpat_jax.checkpoint import BROKEN, Checkpointer
+from korpat_jax.errors import ConfigError, KorpatError
 from korpat_jax.metrics import MetricWriter
 from korpat_jax.mfu import mfu, peak_flops_per_device
+from korpat_jax.nonfinite import NonFiniteGuard
+from korpat_jax.preemption import Preempted, StopRequests
 from korpat_jax.tasks import make_task
-from korpat_jax.tasks.base import EvalResult, Task
+from korpat_jax.tasks.base import EvalResult, Task, TaskInput
 from korpat_jax.train_state import TrainState
 
 log = logging.getLogger("korpat_jax")
@@ -56,23 +59,24 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task] 
   ckpt = Checkpointer(ckpt_dir, interval=data.checkpoint_every, keep=config.train.keep_checkpoints,
                       async_save=config.train.async_checkpoints, best_metric=task.main_metric)
 
-  # Model, sharded state and compiled steps: restore the latest checkpoint, or initialise (optionally from
-  # another run's params).
+  # Model, sharded state and compiled steps: restore the latest checkpoint that restores (broken ones are moved
+  # aside), or initialise (optionally from another run's params).
   if jax.process_index() == 0:
+    identity = task.identity()
+    workdir_lib.check_identity(workdir, identity, config.train.allow_schedule_change, resuming=bool(start_step))
     task.prepare_run_dir(resuming=bool(start_step))
+    workdir_lib.record_identity(workdir, identity)
     workdir_lib.write_run_config(workdir, config.to_dict())
   steps = compile_steps(task, mesh)
-  state_sharding = steps.state_sharding
   if start_step:
-    state = ckpt.restore(start_step, steps.abstract_target(), data.checkpointable)
-    log.info("resumed from %s at step %d", ckpt.directory, start_step)
+    state, start_step, data = _restore(task, ckpt, steps, data, start_step)
   else:
     state = steps.init()
     if config.init_from:
-      state = _start_from(task, state, config.init_from, state_sharding)
+      state = _start_from(task, state, config.init_from, steps.state_sharding)
   log.info("%s", task.describe(sum(x.size for x in jax.tree.leaves(steps.abstract_state.params))))
-  step_fn, eval_fn = steps.train_step, steps.eval_step
-  evaluate = lambda params, split: evaluate_split(task, eval_fn, params, split, steps.batch_sharding, config.seed)
+  evaluate = lambda params, split: evaluate_split(task, steps.eval_step, params, split, steps.batch_sharding,
+                                                  config.seed)
   flops = task.flops_per_step()
   device_kind = jax.devices()[0].device_kind
   if flops and peak_flops_per_device(device_kind) is None:
@@ -81,45 +85,59 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task] 
   # Loop.
   writer = MetricWriter(workdir, resume_step=start_step, console_keys=task.console_keys)
   best = _BestEval(workdir, task.main_metric, start_step)
+  guard = NonFiniteGuard(config.train.on_nonfinite, config.train.max_nonfinite_in_a_row)
   profile = profiling.ProfileWindow(os.path.join(workdir, "profile"), config.profile.start_step,
                                     config.profile.num_steps)
   if start_step >= num_steps:
     log.info("already trained to step %d (%d steps): nothing to do", start_step, num_steps)
   last: dict[str, float] = {}
+  last_saved = start_step or None
   tick, tick_step = time.perf_counter(), start_step
-  for step in range(start_step, num_steps):
-    profile.before_step(step)
-    with jax.profiler.StepTraceAnnotation("train", step_num=step):
-      batch = input_pipeline.to_global(next(data.train), steps.batch_sharding)
-      state, metrics = step_fn(state, batch)
-    profile.after_step(step, state)
-    done = step + 1
-    if step == start_step:  # keep compilation out of the step time
-      jax.block_until_ready(state)
-      log.info("first step (compilation included) took %.1fs", time.perf_counter() - tick)
-      tick, tick_step = time.perf_counter(), done
-    if done % config.train.log_every == 0 or done == num_steps:
-      last = {k: float(v) for k, v in jax.device_get(metrics).items()}  # the only host sync in the loop
-      now = time.perf_counter()
-      if done > tick_step:  # not when the only step since the last log was the (compiling) first one
-        step_time = (now - tick) / (done - tick_step)
-        last.update(step_time=step_time, tokens_per_sec=config.train.batch_size * config.train.seq_len / step_time)
-        utilisation = flops and mfu(flops, step_time, jax.device_count(), device_kind)
-        if utilisation:
-          last["mfu"] = utilisation
-      tick, tick_step = now, done
-      writer.write(done, last)
-      writer.console(done, last, total=num_steps)
-    kept = None
-    if data.eval_every and (done % data.eval_every == 0 or done == num_steps):
-      result = evaluate(state.params, "eval")
-      if result is not None:
-        writer.write(done, result.scalars(), prefix="eval")
-        writer.console(done, result.scalars(), prefix="eval", keys=_eval_console_keys(task, result))
-        kept = best.offer(done, result)
-      tick = time.perf_counter()  # evaluation time is not train step time
-    ckpt.save(done, state, data.checkpointable, force=(done == num_steps or kept is not None),
-              metrics=kept)
+  with StopRequests() as stop:
+    for step in range(start_step, num_steps):
+      profile.before_step(step)
+      with jax.profiler.StepTraceAnnotation("train", step_num=step):
+        batch = input_pipeline.to_global(next(data.train), steps.batch_sharding)
+        state, metrics = steps.train_step(state, batch)
+      profile.after_step(step, state)
+      done = step + 1
+      guard.observe(done, metrics)
+      if step == start_step:  # keep compilation out of the step time
+        jax.block_until_ready(state)
+        log.info("first step (compilation included) took %.1fs", time.perf_counter() - tick)
+        tick, tick_step = time.perf_counter(), done
+      if done % config.train.log_every == 0 or done == num_steps:
+        last = {k: float(v) for k, v in jax.device_get(metrics).items()}  # the only host sync in the loop
+        now = time.perf_counter()
+        if done > tick_step:  # not when the only step since the last log was the (compiling) first one
+          step_time = (now - tick) / (done - tick_step)
+          last.update(step_time=step_time, tokens_per_sec=config.train.batch_size * config.train.seq_len / step_time)
+          utilisation = flops and mfu(flops, step_time, jax.device_count(), device_kind)
+          if utilisation:
+            last["mfu"] = utilisation
+        tick, tick_step = now, done
+        last["nonfinite_steps"] = guard.check(last_saved)
+        writer.write(done, last)
+        writer.console(done, last, total=num_steps)
+      kept = None
+      if data.eval_every and (done % data.eval_every == 0 or done == num_steps):
+        result = evaluate(state.params, "eval")
+        if result is not None:
+          writer.write(done, result.scalars(), prefix="eval")
+          writer.console(done, result.scalars(), prefix="eval", keys=_eval_console_keys(task, result))
+          kept = best.offer(done, result)
+        tick = time.perf_counter()  # evaluation time is not train step time
+      stopping = stop.should_stop(done)
+      force = done == num_steps or kept is not None or stopping
+      if force or ckpt.should_save(done):
+        guard.check(last_saved)  # a non-finite state is never saved
+        if ckpt.save(done, state, data.checkpointable, force=force, metrics=kept):
+          last_saved = done
+      if stopping:
+        profile.close()
+        ckpt.close()
+        writer.close()
+        raise Preempted(done, stop.received, ckpt.directory)
   profile.close()
   ckpt.wait()
 
@@ -241,6 +259,32 @@ class _BestEval:
     return bool(saved) and (not self.step or int(saved.get("step", -1)) == self.step)
 
 
+def _restore(task: Task, ckpt: Checkpointer, steps: CompiledSteps, data: TaskInput, start_step: int
+             ) -> tuple[TrainState, int, TaskInput]:
+  """The newest checkpoint that restores: one that cannot (missing items, changed bytes, unreadable, non-finite
+  values) is reported in one line and moved to checkpoints/_broken/, and the one before it is tried."""
+  broken = []
+  for step in sorted((s for s in ckpt.all_steps() if s <= start_step), reverse=True):
+    reason = ckpt.verify(step, needs_data=data.checkpointable is not None)
+    if reason is None:
+      if step != start_step:  # the input was made for the newest step: position it at this one
+        data = task.make_input(step)
+      try:
+        state = ckpt.restore(step, steps.abstract_target(), data.checkpointable)
+      except Exception as e:  # noqa: BLE001 - Orbax and tensorstore raise many types for damaged files
+        reason = f"unreadable: {type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
+      else:
+        finite = jax.tree.reduce(lambda a, b: a & b, jax.tree.map(lambda x: jnp.isfinite(x).all(), state.params))
+        if bool(finite):
+          log.info("resumed from %s at step %d", ckpt.directory, step)
+          return state, step, data
+        reason = "its parameters hold non-finite values"
+    broken.append(f"{step} ({reason})")
+    ckpt.move_aside(step, reason)
+  raise KorpatError(f"{ckpt.directory}: no checkpoint restores (moved to {BROKEN}/: {'; '.join(broken)}); "
+                    "use a new --workdir to start over")
+
+
 def _start_from(task: Task, state: TrainState, source: str, state_sharding: Any) -> TrainState:
   """Replaces the initial params by those of another run (or an import-hf directory) that the task takes; absent
   subtrees stay freshly initialised (e.g. a task head, or the generator when starting from an HF discriminator)."""
@@ -263,11 +307,18 @@ def _start_from(task: Task, state: TrainState, source: str, state_sharding: Any)
   return state.replace(params=params)
 
 
+def _not_reraised(record: logging.LogRecord) -> bool:
+  """Orbax logs the error of a failed async save (with its traceback) before raising it to the loop, which turns it
+  into one line: drop the log record."""
+  return "raised an exception" not in record.getMessage()
+
+
 def setup_logging() -> None:
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S",
                       force=True)
   for noisy in ("absl", "orbax", "jax._src"):
     logging.getLogger(noisy).setLevel(logging.WARNING)
+  logging.getLogger("absl").addFilter(_not_reraised)
 
 
 def run_command(argv: Optional[Sequence[str]], prog: str, description: str, variants: str) -> int:

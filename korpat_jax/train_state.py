@@ -51,8 +51,16 @@ def accumulated_grads(grad_fn: Callable[..., tuple[Any, Any]], params: Any, inpu
   return grads, sums
 
 
-def apply_gradients(state: TrainState, grads: Any, tx: optax.GradientTransformation) -> tuple[TrainState, jax.Array]:
-  """One optimizer update; returns the new state and the gradient's global norm."""
+def apply_gradients(state: TrainState, grads: Any, tx: optax.GradientTransformation, loss: jax.Array,
+                    skip_nonfinite: bool = False) -> tuple[TrainState, dict[str, jax.Array]]:
+  """One optimizer update; returns the new state and {grad_norm, nonfinite (1.0 when the loss or the gradient norm
+  is not finite)}. With `skip_nonfinite` such an update is not applied: params and optimizer state stay."""
+  grad_norm = optax.tree.norm(grads)
+  finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
-  return state.replace(step=state.step + 1, params=params, opt_state=opt_state), optax.tree.norm(grads)
+  if skip_nonfinite:
+    keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
+    params, opt_state = keep(params, state.params), keep(opt_state, state.opt_state)
+  new = state.replace(step=state.step + 1, params=params, opt_state=opt_state)
+  return new, {"grad_norm": grad_norm, "nonfinite": (~finite).astype(jnp.float32)}

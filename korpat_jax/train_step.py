@@ -58,7 +58,8 @@ def electra_sums(model: ElectraPretrainer, params: Any, batch: Batch, masked: ob
 
 
 def make_train_step(model: ElectraPretrainer, tx: optax.GradientTransformation, schedule: optax.Schedule,
-                    special: objective.SpecialIds, obj: Mapping[str, Any], grad_accum_steps: int
+                    special: objective.SpecialIds, obj: Mapping[str, Any], grad_accum_steps: int,
+                    skip_nonfinite: bool = False
                     ) -> Callable[[TrainState, Batch], tuple[TrainState, dict[str, jax.Array]]]:
   """A pure `(state, batch) -> (state, metrics)`; jit it with shardings in the trainer.
 
@@ -85,10 +86,9 @@ def make_train_step(model: ElectraPretrainer, tx: optax.GradientTransformation, 
 
     grads, sums = accumulated_grads(jax.grad(loss_fn, has_aux=True), state.params,
                                     (dict(batch), masked, sample_keys), micro_rng, grad_accum_steps)
-    new, grad_norm = apply_gradients(state, grads, tx)
     metrics = objective.finalize_metrics(sums, disc_weight)
-    metrics["grad_norm"] = grad_norm
-    metrics["learning_rate"] = schedule(state.step)
+    new, update_metrics = apply_gradients(state, grads, tx, metrics["loss"], skip_nonfinite)
+    metrics.update(update_metrics, learning_rate=schedule(state.step))
     return new, metrics
 
   return train_step

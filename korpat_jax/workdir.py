@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any, Mapping, Optional
 
@@ -17,6 +18,7 @@ from korpat_jax.errors import ConfigError, KorpatError
 from korpat_jax.model.config import ElectraConfig
 
 CONFIG_JSON, MODEL_JSON = "config.json", "model.json"
+log = logging.getLogger("korpat_jax")
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -93,3 +95,41 @@ def best_step(workdir: str) -> Optional[int]:
     return None
   step = int(saved["step"])
   return step if os.path.isdir(os.path.join(checkpoint_dir(workdir), str(step))) else None
+
+
+IDENTITY = "identity"
+SCHEDULE = "schedule"
+_WHAT = {"vocab_sha256": "another tokenizer", "records": "other records", "train_data": "another training file"}
+
+
+def check_identity(workdir: str, identity: Mapping[str, Any], allow_schedule_change: bool, resuming: bool) -> None:
+  """A resumed run must read what its checkpoints were trained on (tokenizer, records or training file) and keep
+  its schedule; else one line saying what differs and how to proceed."""
+  path = os.path.join(workdir, MODEL_JSON)
+  saved = (read_json_if_exists(path) or {}).get(IDENTITY) if resuming else None
+  if saved:
+    for key, what in _WHAT.items():
+      if key in saved and key in identity and saved[key] != identity[key]:
+        raise ConfigError(f"{path}: this run was trained on {_short(saved[key])}, this config reads {what} "
+                          f"({_short(identity[key])}); use a new --workdir")
+    old, new = saved.get(SCHEDULE) or {}, identity.get(SCHEDULE) or {}
+    changed = [f"{k} {old[k]} -> {new[k]}" for k in sorted(old) if k in new and old[k] != new[k]]
+    if changed and not allow_schedule_change:
+      raise ConfigError(f"{path}: the schedule differs from the run's ({', '.join(changed)}); set "
+                        "--config.train.allow_schedule_change=true to continue on the new schedule (the learning "
+                        "rate jumps to its value there), or use a new --workdir")
+    if changed:
+      log.warning("schedule changed on resume (%s): train.allow_schedule_change is set", ", ".join(changed))
+
+
+def record_identity(workdir: str, identity: Mapping[str, Any]) -> None:
+  """Adds what the run trains on and its schedule to an existing model.json (for check_identity on resume)."""
+  path = os.path.join(workdir, MODEL_JSON)
+  info = read_json_if_exists(path) or {}
+  info[IDENTITY] = dict(identity)
+  write_json(path, info)
+
+
+def _short(value: Any) -> str:
+  text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False)
+  return text[:12] + "..." if len(text) > 40 else text

@@ -163,3 +163,69 @@ def test_two_processes_train_like_one_on_grain_records(records_runs):
   _assert_same_training(multi, single)
   data_state = workdir_lib.checkpoint_dir(str(multi)) + f"/{NUM_STEPS}/data"
   assert sorted(os.listdir(data_state)) == ["commit_success.txt", "process_0-of-2.json", "process_1-of-2.json"]
+
+
+def _two_processes(root: pathlib.Path, workdir: pathlib.Path, args: list[str], name: str = "p") -> list[_Process]:
+  coordinator = f"127.0.0.1:{_free_port()}"
+  return [_start(f"{name}{i}", root, 4, ["--config", "configs/pretrain.py:tiny", "--workdir", str(workdir), *args,
+                                         "--config.distributed.mode=explicit",
+                                         f"--config.distributed.coordinator_address={coordinator}",
+                                         "--config.distributed.num_processes=2",
+                                         f"--config.distributed.process_id={i}"])
+          for i in range(2)]
+
+
+def _wait_for_log(process: _Process, text: str, timeout_s: float) -> None:
+  deadline = time.monotonic() + timeout_s
+  while text not in process.log.read_text(errors="replace"):
+    if process.popen.poll() is not None or time.monotonic() > deadline:
+      pytest.fail(f"no {text!r}:\n{process.tail()}")
+    time.sleep(0.2)
+
+
+def _exit_codes(processes: list[_Process], timeout_s: float) -> list[int]:
+  deadline = time.monotonic() + timeout_s
+  while any(p.popen.poll() is None for p in processes) and time.monotonic() < deadline:
+    time.sleep(0.2)
+  for p in processes:
+    if p.popen.poll() is None:
+      os.killpg(p.popen.pid, signal.SIGKILL)
+      p.popen.wait()
+  return [p.popen.returncode for p in processes]
+
+
+def test_sigterm_to_one_process_stops_both_after_one_agreed_checkpoint(tmp_path):
+  from korpat_jax.preemption import PREEMPTED
+  workdir = tmp_path / "run"
+  processes = _two_processes(tmp_path, workdir, ["--config.train.num_steps=100000", "--config.train.log_every=1",
+                                                 "--config.train.checkpoint_every=100000"])
+  try:
+    _wait_for_log(processes[0], "train step 5/", TIMEOUT_S)
+    processes[1].popen.send_signal(signal.SIGTERM)  # the signal reaches one process only (a spot VM, one node)
+    codes = _exit_codes(processes, 120)
+  finally:
+    for p in processes:
+      if p.popen.poll() is None:
+        os.killpg(p.popen.pid, signal.SIGKILL)
+  assert codes == [PREEMPTED, PREEMPTED], "\n".join(p.tail() for p in processes)
+  steps = Checkpointer(workdir_lib.checkpoint_dir(str(workdir)), interval=1, keep=1, read_only=True).all_steps()
+  assert len(steps) == 1 and 5 <= steps[0] < 100000
+  for p in processes:
+    assert f"after step {steps[0]}" in p.log.read_text()
+
+
+def test_a_dead_peer_makes_the_survivor_exit_within_the_bound(tmp_path):
+  workdir = tmp_path / "run"
+  processes = _two_processes(tmp_path, workdir, ["--config.train.num_steps=100000", "--config.train.log_every=1",
+                                                 "--config.distributed.heartbeat_timeout_s=10"])
+  try:
+    _wait_for_log(processes[0], "train step 5/", TIMEOUT_S)
+    os.killpg(processes[1].popen.pid, signal.SIGKILL)
+    start = time.monotonic()
+    codes = _exit_codes(processes[:1], 90)
+    elapsed = time.monotonic() - start
+  finally:
+    for p in processes:
+      if p.popen.poll() is None:
+        os.killpg(p.popen.pid, signal.SIGKILL)
+  assert codes[0] not in (0, None) and elapsed < 60, (codes, elapsed, processes[0].tail())

@@ -151,7 +151,7 @@ def run_beam(files: Sequence[str], config: PrepConfig, tokenizer_factory: Tokeni
   tokenizer = tokenizer_factory()
   run_fingerprint = manifest_lib.fingerprint(files, config, tokenizer)
   out_dir = os.path.abspath(out_dir)
-  if not manifest_lib.claim_output_dir(out_dir, run_fingerprint, overwrite):
+  if not manifest_lib.claim_output_dir(out_dir, manifest_lib.run_identity(files, config, tokenizer), overwrite):
     args = list(beam_args)
     if not any(a.startswith("--runner") for a in args):
       args.append("--runner=DirectRunner")

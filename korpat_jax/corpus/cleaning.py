@@ -22,6 +22,7 @@ _YEAR = re.compile(r"\(\s*(?:19|20)\d\d\s*\)")
 _MARKUP = re.compile(r"</?[A-Za-z][A-Za-z0-9_-]*(?:\s[^<>]*)?/?>")
 # C0 / C1 controls (tab aside), zero-width characters, the replacement character, private-use characters.
 _JUNK = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u2060\ufeff\ufffd\ue000-\uf8ff]")
+_INVISIBLE = re.compile("[\u200b-\u200f\u2028\u2029\u2060\ufeff]")
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 
 
@@ -40,9 +41,22 @@ def _drop_reference(match: re.Match) -> str:
 
 def clean_paragraph(text: str, config: CleanConfig = CleanConfig()) -> str:
   """One line of a document -> cleaned text ("" when nothing is left)."""
+  return _clean(text, config, strip_junk=True)
+
+
+def cleaned_away(text: str, config: CleanConfig = CleanConfig()) -> bool:
+  """Whether cleaning empties `text` although it held more than markers (e.g. a line of control characters).
+
+  A line of markers and invisible characters only (【기술분야】, <tags>, zero-width spaces) is structure, not lost
+  text; such a line gives False.
+  """
+  return bool(text.strip()) and not clean_paragraph(text, config) and bool(_clean(text, config, strip_junk=False))
+
+
+def _clean(text: str, config: CleanConfig, strip_junk: bool) -> str:
   if config.normalize:
     text = unicodedata.normalize(config.normalize, text)
-  text = _JUNK.sub("", text)
+  text = (_JUNK if strip_junk else _INVISIBLE).sub("", text)
   if config.strip_markup:
     text = _MARKUP.sub(" ", text)
   if config.strip_paragraph_tags:

@@ -38,6 +38,7 @@ class PackingConfig:
 class PackedDocument:
   examples: list[list[int]]
   tokens_truncated: int
+  special_tokens: int = 0  # [CLS] and [SEP]s added: ids in the examples = sentence tokens - truncated + these
 
 
 def _draw_target(config: PackingConfig, rng: random.Random) -> int:
@@ -73,7 +74,7 @@ def pack_document(sentences: Sequence[Sequence[int]], config: PackingConfig, rng
                   sep_id: int) -> PackedDocument:
   """Token ids of a document's sentences (in order) -> examples with [CLS]/[SEP], each at most `seq_len` ids."""
   examples: list[list[int]] = []
-  truncated = 0
+  truncated = content = 0
   target = _draw_target(config, rng)
   current: list[Sequence[int]] = []
   length = 0
@@ -86,13 +87,15 @@ def pack_document(sentences: Sequence[Sequence[int]], config: PackingConfig, rng
       ids, lost = _make_example(current, target, config, rng, cls_id, sep_id)
       examples.append(ids)
       truncated += lost
+      content += length - lost
       current, length = [], 0
       target = _draw_target(config, rng)
   if current:
     ids, lost = _make_example(current, target, config, rng, cls_id, sep_id)
     examples.append(ids)
     truncated += lost
-  return PackedDocument(examples, truncated)
+    content += length - lost
+  return PackedDocument(examples, truncated, sum(map(len, examples)) - content)
 
 
 def token_type_ids(ids: np.ndarray, sep_id: int) -> np.ndarray:

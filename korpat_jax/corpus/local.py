@@ -26,7 +26,7 @@ from korpat_jax.corpus import manifest as manifest_lib
 from korpat_jax.corpus import records, shard_plan, writer
 from korpat_jax.corpus.pipeline import EVAL, TRAIN, EvalRule, PrepConfig, ScanSummary, batched_documents
 from korpat_jax.corpus.pipeline import process_documents, scan_file
-from korpat_jax.corpus.report import PrepStats
+from korpat_jax.corpus.report import FILE_WARNINGS, PrepStats
 from korpat_jax.corpus.tokenizing import TokenizerFactory
 
 _worker: dict[str, Any] = {}
@@ -140,8 +140,9 @@ def run_local(files: Sequence[str], config: PrepConfig, tokenizer_factory: Token
   """Prepare `files` into `out_dir`; returns the manifest. `workers=0` runs everything in this process."""
   started = time.time()
   tokenizer = tokenizer_factory()
+  identity = manifest_lib.run_identity(files, config, tokenizer)
   run_fingerprint = manifest_lib.fingerprint(files, config, tokenizer)
-  if manifest_lib.claim_output_dir(out_dir, run_fingerprint, overwrite):
+  if manifest_lib.claim_output_dir(out_dir, identity, overwrite):
     _log(f"{out_dir} already holds these records", quiet)
     with open(os.path.join(out_dir, records.MANIFEST), encoding="utf-8") as f:
       return json.load(f)
@@ -173,7 +174,8 @@ def run_local(files: Sequence[str], config: PrepConfig, tokenizer_factory: Token
                                        tokenizer_dir=getattr(tokenizer_factory, "directory", None))
   manifest_lib.write_manifest(out_dir, result)
   shutil.rmtree(work, ignore_errors=True)
-  _log(f"{stats.documents} documents -> {dict(stats.examples)} examples in {time.time() - started:.1f}s", quiet)
+  _log(f"{stats.documents} of {stats.documents_read} documents written -> {dict(stats.examples)} examples "
+       f"in {time.time() - started:.1f}s", quiet)
   return result
 
 
@@ -196,7 +198,9 @@ def _examples(pool, files, config, rule, work, workers, documents, batch_size, q
   for index in range(len(files)):
     if os.path.exists(marker_path(work, index)):
       with open(marker_path(work, index), encoding="utf-8") as f:
-        done[index] = json.load(f)
+        entry = json.load(f)
+      if "documents_read" in entry["stats"]:  # else written by a version without document counts: redo the file
+        done[index] = entry
   bar = tqdm(total=documents, unit="doc", disable=quiet, desc="examples", file=sys.stderr)
   bar.update(sum(PrepStats.from_json(d["stats"]).documents for d in done.values()))
   pending: collections.deque = collections.deque()
@@ -205,6 +209,10 @@ def _examples(pool, files, config, rule, work, workers, documents, batch_size, q
   def handle(index: int, item) -> None:
     if isinstance(item, PrepStats):  # end of file: the reader's own counts
       done[index] = sinks.pop(index).finish(item)
+      if not quiet:  # at once, not only in the final summary: a long run can be stopped early
+        for reason in FILE_WARNINGS:
+          for place in item.where.get(reason, []):
+            bar.write(f"[prepare] {reason.replace('_', ' ')}: {place}", file=sys.stderr)
       return
     docs, stats, n_docs = item.get()
     sinks[index].add(docs, stats)

@@ -2,6 +2,13 @@
 
 `read_manifest` (records.py) reads what `build_manifest` writes; the keys it relies on are "schema", "seq_len",
 "id_dtype", "vocab_size", "vocab_hash", "special_ids" and "splits" -> {split: {"shards": [...]}}.
+
+Counts in the manifest (report.py defines them; `build_manifest` raises AccountingError when they do not add up):
+- documents_read == documents_written + sum(documents_skipped.values()); "documents" is documents_written.
+- documents_adjusted: written documents that lost or changed lines, by reason (one document may have several).
+- tokens: ids in the records, [CLS]/[SEP] included == the sum of splits[*]["tokens"]
+  == tokens_read (sentence tokens before packing) - tokens_truncated (cut at seq-len) + special_tokens.
+- skipped / adjusted: events (lines, documents, files, sentences) by reason, with the first few places.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import Any, Sequence
 
 from korpat_jax.corpus import records
 from korpat_jax.corpus.pipeline import PrepConfig
-from korpat_jax.corpus.report import PrepStats
+from korpat_jax.corpus.report import AccountingError, PrepStats
 from korpat_jax.corpus.tokenizing import CorpusTokenizer
 from korpat_jax.errors import KorpatError
 
@@ -33,38 +40,101 @@ def input_listing(files: Sequence[str]) -> list[dict[str, Any]]:
   return out
 
 
+def run_identity(files: Sequence[str], config: PrepConfig, tokenizer: CorpusTokenizer) -> dict[str, Any]:
+  """Everything that decides the records: inputs, config, vocab, schema (as JSON values)."""
+  identity = {"schema": records.SCHEMA, "inputs": input_listing(files), "config": config.to_json(),
+              "vocab_hash": tokenizer.vocab_hash, "vocab_size": tokenizer.vocab_size}
+  return json.loads(json.dumps(identity, default=str))
+
+
 def fingerprint(files: Sequence[str], config: PrepConfig, tokenizer: CorpusTokenizer) -> str:
   """Changes when anything that decides the records changes: inputs, config, vocab, schema."""
-  blob = json.dumps({"schema": records.SCHEMA, "inputs": input_listing(files), "config": config.to_json(),
-                     "vocab_hash": tokenizer.vocab_hash, "vocab_size": tokenizer.vocab_size},
-                    sort_keys=True, default=str)
-  return hashlib.sha256(blob.encode()).hexdigest()
+  return _hash_identity(run_identity(files, config, tokenizer))
+
+
+def _hash_identity(identity: dict[str, Any]) -> str:
+  return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _leaves(tree: Any, prefix: str = "") -> dict[str, Any]:
+  if isinstance(tree, dict):
+    return {k: v for key, sub in tree.items() for k, v in _leaves(sub, f"{prefix}{key}.").items()}
+  return {prefix[:-1]: tree}
+
+
+def _short(value: Any) -> str:
+  text = str(value)
+  return f"{text[:12]}…" if len(text) > 14 else text
+
+
+def describe_difference(there: dict[str, Any] | None, now: dict[str, Any]) -> str:
+  """What differs between the run that wrote a directory and this one, e.g. "seq_len 128 there, 512 now"."""
+  if not there:
+    return "the earlier run left no record of its settings"
+  diffs = []
+  if there.get("schema") != now["schema"]:
+    diffs.append(f"record schema {there.get('schema')} there, {now['schema']} now")
+  for key, label in (("vocab_hash", "tokenizer vocab hash"), ("vocab_size", "tokenizer vocab size")):
+    if there.get(key) != now[key]:
+      diffs.append(f"{label} {_short(there.get(key))} there, {_short(now[key])} now")
+  old_config, new_config = _leaves(there.get("config") or {}), _leaves(now["config"])
+  for key in sorted(set(old_config) | set(new_config)):
+    if old_config.get(key) != new_config.get(key):
+      diffs.append(f"{key.rsplit('.', 1)[-1]} {old_config.get(key)} there, {new_config.get(key)} now")
+  if "inputs" in there:
+    old = {e["path"]: e for e in there["inputs"]}
+    new = {e["path"]: e for e in now["inputs"]}
+    changed = sorted(p for p in set(old) & set(new) if old[p] != new[p])
+    parts = [f"{len(names)} {what} (e.g. {names[0]})" for what, names in (
+        ("added", sorted(set(new) - set(old))), ("removed", sorted(set(old) - set(new))), ("changed", changed))
+        if names]
+    if parts:
+      diffs.append("corpus files differ: " + ", ".join(parts))
+  return "; ".join(diffs) or "the settings match, the earlier run's fingerprint does not"
+
+
+def _previous_identity(out_dir: str, state: dict[str, Any]) -> dict[str, Any] | None:
+  """The earlier run's identity: from the state file, else (older versions) what its manifest says."""
+  if "identity" in state:
+    return state["identity"]
+  try:
+    with open(os.path.join(out_dir, records.MANIFEST), encoding="utf-8") as f:
+      manifest = json.load(f)
+    return {"schema": manifest.get("schema"), "config": manifest["prep"]["config"],
+            "vocab_hash": manifest.get("vocab_hash"), "vocab_size": manifest.get("vocab_size")}
+  except (OSError, ValueError, KeyError, TypeError):
+    return None
 
 
 def _owned(name: str) -> bool:
   return name in (records.MANIFEST, STATE, WORK_DIR) or ".array_record" in name
 
 
-def claim_output_dir(out_dir: str, run_fingerprint: str, overwrite: bool) -> bool:
-  """Create or resume `out_dir`. Returns True when it already holds the finished records of this very run."""
+def claim_output_dir(out_dir: str, identity: dict[str, Any], overwrite: bool) -> bool:
+  """Create or resume `out_dir` for the run `identity` (run_identity). Returns True when it already holds the
+  finished records of this very run; raises, saying what differs, when it holds another run's (unless `overwrite`).
+  """
+  run_fingerprint = _hash_identity(identity)
   os.makedirs(out_dir, exist_ok=True)
   state_path = os.path.join(out_dir, STATE)
-  previous = None
+  previous, state = None, {}
   if os.path.exists(state_path):
     with open(state_path, encoding="utf-8") as f:
-      previous = json.load(f).get("fingerprint")
+      state = json.load(f)
+    previous = state.get("fingerprint")
   elif any(_owned(n) for n in os.listdir(out_dir)):
     previous = "unknown"
   if previous is not None and previous != run_fingerprint:
     if not overwrite:
-      raise KorpatError(f"{out_dir}: holds records of a different corpus, tokenizer or config; "
+      raise KorpatError(f"{out_dir}: holds records of a different corpus, tokenizer or config "
+                        f"({describe_difference(_previous_identity(out_dir, state), identity)}); "
                         "use another --out or pass --overwrite")
     for name in os.listdir(out_dir):
       if _owned(name):
         path = os.path.join(out_dir, name)
         shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
   with open(state_path, "w", encoding="utf-8") as f:
-    json.dump({"fingerprint": run_fingerprint}, f)
+    json.dump({"fingerprint": run_fingerprint, "identity": identity}, f)
   return previous == run_fingerprint and os.path.exists(os.path.join(out_dir, records.MANIFEST))
 
 
@@ -78,13 +148,21 @@ def _version(package: str) -> str | None:
 def build_manifest(*, files: Sequence[str], config: PrepConfig, tokenizer: CorpusTokenizer, stats: PrepStats,
                    shards: dict[str, list[dict[str, Any]]], runner: str, run_fingerprint: str,
                    tokenizer_dir: str | None = None) -> dict[str, Any]:
+  """The manifest of a finished run; raises AccountingError when the counts do not add up (a bug, not bad input)."""
+  stats.check()
   splits = {}
   for split, entries in sorted(shards.items()):
     if entries:
       splits[split] = {"documents": stats.documents_by_split.get(split, 0),
                        "examples": sum(e["examples"] for e in entries),
-                       "tokens": sum(e["tokens"] for e in entries),
+                       "tokens": sum(e["tokens"] for e in entries),  # ids in the records, [CLS]/[SEP] included
                        "shards": entries}
+  for split in sorted(set(splits) | set(stats.tokens_written) | set(stats.examples)):
+    on_disk = (splits.get(split, {}).get("examples", 0), splits.get(split, {}).get("tokens", 0))
+    counted = (stats.examples.get(split, 0), stats.tokens_written.get(split, 0))
+    if on_disk != counted:
+      raise AccountingError(f"split {split}: the shards hold {on_disk[0]} examples of {on_disk[1]} ids, "
+                            f"the counts say {counted[0]} of {counted[1]}")
   listing = input_listing(files)
   summary = stats.to_json()
   return {
@@ -98,9 +176,15 @@ def build_manifest(*, files: Sequence[str], config: PrepConfig, tokenizer: Corpu
       "tokenizer_dir": tokenizer_dir,
       "splits": splits,
       "documents": summary["documents"],
+      "documents_read": summary["documents_read"],
+      "documents_written": summary["documents"],
+      "documents_skipped": summary["documents_skipped"],
+      "documents_adjusted": summary["documents_adjusted"],
       "sentences": summary["sentences"],
-      "tokens": summary["tokens"],
+      "tokens": sum(s["tokens"] for s in splits.values()),
+      "tokens_read": summary["tokens_read"],
       "tokens_truncated": summary["tokens_truncated"],
+      "special_tokens": summary["special_tokens"],
       "examples": summary["examples"],
       "skipped": summary["skipped"],
       "adjusted": summary["adjusted"],

@@ -16,7 +16,7 @@ import random
 from typing import Any, Iterable, Iterator
 
 from korpat_jax.corpus import records
-from korpat_jax.corpus.cleaning import CleanConfig, clean_paragraph
+from korpat_jax.corpus.cleaning import CleanConfig, clean_paragraph, cleaned_away
 from korpat_jax.corpus.examples import PackingConfig, pack_document
 from korpat_jax.corpus.readers import RawDocument, ReaderConfig, read_documents
 from korpat_jax.corpus.report import PrepStats
@@ -97,45 +97,62 @@ class DocumentExamples:
   records: list[bytes]  # encoded with records.encode_record
 
 
-def document_sentences(doc: RawDocument, config: PrepConfig, stats: PrepStats) -> list[str]:
-  """Clean every line of the document and split it into sentences."""
+def document_sentences(doc: RawDocument, config: PrepConfig, stats: PrepStats,
+                       notes: set[str] | None = None) -> list[str]:
+  """Clean every line of the document and split it into sentences; what changed on the way goes into `notes`."""
+  notes = set() if notes is None else notes
+
   def count_cut(sentence: str) -> None:
     stats.adjust("long_sentence_cut", f"{doc.where}: {len(sentence)} chars")
+    notes.add("long_sentence_cut")
 
   sentences: list[str] = []
   for paragraph in doc.text.split("\n"):
     cleaned = clean_paragraph(paragraph, config.clean)
     if cleaned:
       sentences.extend(split_sentences(cleaned, config.max_sentence_chars, count_cut))
+    elif cleaned_away(paragraph, config.clean):
+      notes.add("line_cleaned_away")
   return sentences
 
 
 def process_documents(docs: Iterable[RawDocument], config: PrepConfig, tokenizer: CorpusTokenizer,
                       eval_rule: EvalRule, stats: PrepStats) -> list[DocumentExamples]:
-  """Clean, split, tokenize (one batch call for all the documents' sentences) and pack."""
+  """Clean, split, tokenize (one batch call for all the documents' sentences) and pack.
+
+  Every document is either written (`stats.documents`) or skipped under one reason (`stats.documents_skipped`).
+  """
   id_dtype = records.id_dtype_for(tokenizer.vocab_size)
   docs = list(docs)
-  per_doc = [document_sentences(doc, config, stats) for doc in docs]
+  per_doc_notes = [set(doc.notes) for doc in docs]
+  per_doc = [document_sentences(doc, config, stats, notes) for doc, notes in zip(docs, per_doc_notes)]
   per_doc_ids = _tokenize(docs, per_doc, tokenizer, stats)
   cls_id, sep_id = tokenizer.special_ids["cls"], tokenizer.special_ids["sep"]
   out = []
-  for doc, sentences, ids in zip(docs, per_doc, per_doc_ids):
+  for doc, sentences, ids, notes in zip(docs, per_doc, per_doc_ids, per_doc_notes):
     if ids is None:  # the tokenizer failed on this document (counted)
+      stats.drop_document("tokenizer_error")
       continue
     ids = [s for s in ids if s]
     if not ids:
       reason = "empty_document" if not sentences else "no_tokens"
       stats.skip(reason, f"{doc.where}: nothing left after cleaning" if not sentences else doc.where)
+      stats.drop_document(reason)
       continue
     doc_hash = document_hash(doc.text)
     split = eval_rule.split(doc_hash)
     rng = random.Random(doc_hash ^ (config.seed * 0x9E3779B97F4A7C15 % (1 << 64)))
     packed = pack_document(ids, config.packing, rng, cls_id, sep_id)
+    if packed.tokens_truncated:
+      notes.add("truncated_at_seq_len")
     stats.documents += 1
     stats.documents_by_split[split] += 1
+    stats.documents_adjusted.update(notes)
     stats.sentences += len(ids)
-    stats.tokens += sum(len(s) for s in ids)
+    stats.tokens_read += sum(len(s) for s in ids)
     stats.tokens_truncated += packed.tokens_truncated
+    stats.special_tokens += packed.special_tokens
+    stats.tokens_written[split] += sum(len(e) for e in packed.examples)
     stats.examples[split] += len(packed.examples)
     out.append(DocumentExamples(split, [records.encode_record(e, id_dtype) for e in packed.examples]))
   return out

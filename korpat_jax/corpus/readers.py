@@ -1,11 +1,14 @@
 """Corpus files -> raw documents: plain text, JSONL and TSV; uncompressed, gzip or zstd; globs.
 
-Damaged input never raises: undecodable lines, bad JSON, missing fields, truncated compressed files and unreadable
-files are counted in `PrepStats` with their place, and reading goes on with what is left.
+Damaged input never raises: undecodable lines, bad JSON, missing fields, truncated compressed files, binary and
+unreadable files are counted in `PrepStats` with their place, and reading goes on with what is left. Every document
+a reader produces or drops counts as read (`PrepStats.documents_read`; report.py has the accounting); one that
+lost lines on the way carries the reasons in `RawDocument.notes`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import json
@@ -15,6 +18,7 @@ from typing import Iterator, Sequence
 
 import zstandard
 
+from korpat_jax.corpus import sniff
 from korpat_jax.corpus.report import PrepStats
 from korpat_jax.errors import KorpatError
 
@@ -23,6 +27,8 @@ DEFAULT_JSONL_FIELDS = ("title", "abstract", "claims", "description", "text")
 _CHUNK = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_KEPT_FAILED_LINES = 20  # undecodable lines kept per file (cut to _FAILED_LINE_BYTES) to guess the encoding
+_FAILED_LINE_BYTES = 512
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +45,7 @@ class RawDocument:
   source: str
   line: int  # 1-based line where the document starts
   text: str  # paragraphs separated by "\n"
+  notes: tuple[str, ...] = ()  # why the document lost or changed lines on reading: "undecodable_line", ...
 
   @property
   def where(self) -> str:
@@ -140,50 +147,91 @@ def iter_lines(path: str, max_line_bytes: int) -> Iterator[bytes]:
 
 
 def read_documents(path: str, config: ReaderConfig, stats: PrepStats) -> Iterator[RawDocument]:
-  """All documents of one file; every problem goes into `stats`."""
+  """All documents of one file; every problem goes into `stats`. Binary files (sniff.py) yield nothing."""
   fmt = detect_format(path, config.format)
   reader = {"text": _text_documents, "jsonl": _jsonl_documents, "tsv": _tsv_documents}[fmt]
-  lineno = 0
+  try:
+    with contextlib.closing(_decompressed_chunks(path)) as chunks:
+      why = sniff.binary_reason(sniff.head_sample(chunks))
+  except TruncatedInput:  # counted when the lines are read
+    why = None
+  except OSError as e:
+    stats.skip("unreadable_file", f"{path}:0: {e}")
+    return
+  if why:
+    stats.skip("binary_file", f"{path}: {why}; not text, skipped")
+    return
+  lineno = decoded = undecodable = 0
+  failed: list[bytes] = []
 
-  def decoded_lines() -> Iterator[tuple[int, str]]:
-    nonlocal lineno
+  def decoded_lines() -> Iterator[tuple[int, str | None, str]]:
+    """(line number, text or None when undecodable, note for the document or "")."""
+    nonlocal lineno, decoded, undecodable
     # Only a guard against files without line breaks: a JSONL line holds a whole (escaped) document.
     max_line_bytes = max(1 << 26, 8 * config.max_document_chars)
     for lineno, raw in enumerate(iter_lines(path, max_line_bytes), start=1):
+      note = ""
       if len(raw) >= max_line_bytes:
         stats.adjust("huge_line_cut", f"{path}:{lineno}: a line over {max_line_bytes} bytes, read in pieces")
+        note = "huge_line_cut"
       try:
         line = raw.decode(config.encoding)
       except UnicodeDecodeError as e:
         stats.skip("undecodable_line", f"{path}:{lineno}: {e.reason} at byte {e.start}")
+        undecodable += 1
+        if len(failed) < _KEPT_FAILED_LINES:
+          failed.append(raw[:_FAILED_LINE_BYTES])
+        yield lineno, None, "undecodable_line"
         continue
       if lineno == 1:
         line = line.lstrip("\ufeff")
-      yield lineno, line
+      decoded += bool(line.strip())
+      yield lineno, line, note
 
   try:
     for doc in reader(path, decoded_lines(), config, stats):
-      yield from _split_huge(doc, config.max_document_chars, stats)
+      for part in _split_huge(doc, config.max_document_chars, stats):
+        stats.documents_read += 1
+        yield part
   except TruncatedInput as e:
     stats.skip("truncated_file", f"{path}:{lineno + 1}: {e}; the rest of the file is lost")
   except OSError as e:
     stats.skip("unreadable_file", f"{path}:{lineno}: {e}")
+  if sniff.mostly_undecodable(decoded, undecodable):
+    stats.skip("undecodable_file", sniff.encoding_hint(path, decoded, undecodable, config.encoding, failed))
+
+
+def _drop(stats: PrepStats, reason: str, where: str | None = None) -> None:
+  """A document read and dropped by the reader; `where` also counts it as an event (else the caller did)."""
+  stats.documents_read += 1
+  stats.drop_document(reason)
+  if where is not None:
+    stats.skip(reason, where)
 
 
 def _text_documents(path: str, lines, config: ReaderConfig, stats: PrepStats) -> Iterator[RawDocument]:
-  """Documents separated by blank lines."""
-  del config, stats
-  start, buffer = 0, []
-  for lineno, line in lines:
-    if line.strip():
-      if not buffer:
-        start = lineno
+  """Documents separated by blank lines; an undecodable line belongs to the document it stands in."""
+  del config
+  start, buffer, notes = 0, [], set()
+
+  def finish() -> Iterator[RawDocument]:
+    if buffer:
+      yield RawDocument(path, start, "\n".join(buffer), tuple(sorted(notes)))
+    elif notes:  # every line of it was undecodable
+      _drop(stats, "undecodable")
+
+  for lineno, line, note in lines:
+    if line is not None and not line.strip():
+      yield from finish()
+      buffer, notes = [], set()
+      continue
+    if not buffer and not notes:
+      start = lineno
+    if note:
+      notes.add(note)
+    if line is not None:
       buffer.append(line)
-    elif buffer:
-      yield RawDocument(path, start, "\n".join(buffer))
-      buffer = []
-  if buffer:
-    yield RawDocument(path, start, "\n".join(buffer))
+  yield from finish()
 
 
 def _field_text(value) -> list[str]:
@@ -197,28 +245,34 @@ def _field_text(value) -> list[str]:
 
 
 def _jsonl_documents(path: str, lines, config: ReaderConfig, stats: PrepStats) -> Iterator[RawDocument]:
-  for lineno, line in lines:
+  for lineno, line, note in lines:
+    if line is None:
+      _drop(stats, "undecodable")
+      continue
     if not line.strip():
       continue
     try:
       record = json.loads(line)
     except json.JSONDecodeError as e:
-      stats.skip("bad_json", f"{path}:{lineno}: {e.msg} at column {e.colno}")
+      _drop(stats, "bad_json", f"{path}:{lineno}: {e.msg} at column {e.colno}")
       continue
     if not isinstance(record, dict):
-      stats.skip("bad_json", f"{path}:{lineno}: a {type(record).__name__}, not an object")
+      _drop(stats, "bad_json", f"{path}:{lineno}: a {type(record).__name__}, not an object")
       continue
     paragraphs = [p for field in config.jsonl_fields for p in _field_text(record.get(field))]
     if not any(p.strip() for p in paragraphs):
-      stats.skip("no_text_field", f"{path}:{lineno}: none of {','.join(config.jsonl_fields)} holds text")
+      _drop(stats, "no_text_field", f"{path}:{lineno}: none of {','.join(config.jsonl_fields)} holds text")
       continue
-    yield RawDocument(path, lineno, "\n".join(paragraphs))
+    yield RawDocument(path, lineno, "\n".join(paragraphs), (note,) if note else ())
 
 
 def _tsv_documents(path: str, lines, config: ReaderConfig, stats: PrepStats) -> Iterator[RawDocument]:
   column = int(config.tsv_column) if config.tsv_column.isdigit() else None
-  for lineno, line in lines:
-    cells = line.split("\t")
+  for lineno, line, note in lines:
+    if line is None and column is not None:
+      _drop(stats, "undecodable")
+      continue
+    cells = [] if line is None else line.split("\t")
     if column is None:  # the first line is the header
       if config.tsv_column not in cells:
         stats.skip("missing_column", f"{path}:{lineno}: no column {config.tsv_column!r} in the header; file skipped")
@@ -226,10 +280,12 @@ def _tsv_documents(path: str, lines, config: ReaderConfig, stats: PrepStats) -> 
       column = cells.index(config.tsv_column)
       continue
     if column >= len(cells):
-      stats.skip("missing_column", f"{path}:{lineno}: {len(cells)} columns, the text is column {column}")
+      _drop(stats, "missing_column", f"{path}:{lineno}: {len(cells)} columns, the text is column {column}")
       continue
-    if cells[column].strip():
-      yield RawDocument(path, lineno, cells[column])
+    if not cells[column].strip():
+      _drop(stats, "empty_document", f"{path}:{lineno}: the text column is empty")
+      continue
+    yield RawDocument(path, lineno, cells[column], (note,) if note else ())
 
 
 def _split_huge(doc: RawDocument, max_chars: int, stats: PrepStats) -> Iterator[RawDocument]:
@@ -238,19 +294,20 @@ def _split_huge(doc: RawDocument, max_chars: int, stats: PrepStats) -> Iterator[
     yield doc
     return
   stats.adjust("huge_document_split", f"{doc.where}: {len(doc.text)} chars")
+  notes = tuple(sorted({*doc.notes, "huge_document_split"}))
   part: list[str] = []
   size = 0
   for line in doc.text.split("\n"):
     while len(line) > max_chars:
       if part:
-        yield RawDocument(doc.source, doc.line, "\n".join(part))
+        yield RawDocument(doc.source, doc.line, "\n".join(part), notes)
         part, size = [], 0
-      yield RawDocument(doc.source, doc.line, line[:max_chars])
+      yield RawDocument(doc.source, doc.line, line[:max_chars], notes)
       line = line[max_chars:]
     if size + len(line) > max_chars and part:
-      yield RawDocument(doc.source, doc.line, "\n".join(part))
+      yield RawDocument(doc.source, doc.line, "\n".join(part), notes)
       part, size = [], 0
     part.append(line)
     size += len(line) + 1
   if part:
-    yield RawDocument(doc.source, doc.line, "\n".join(part))
+    yield RawDocument(doc.source, doc.line, "\n".join(part), notes)

@@ -1,7 +1,18 @@
 """Counts of what preparation read, wrote, skipped and adjusted, mergeable across workers and runners.
 
-Nothing is dropped silently: every skipped line, document or file is counted under a reason, with the first few
-places (`file:line: detail`) kept as examples for the manifest.
+Nothing is dropped silently. Two kinds of counts:
+
+- Events (`skipped`, `adjusted`): every skipped line, document or file and every change (a sentence cut, a huge
+  document split) under a reason, with the first few places (`file:line: detail`) kept as examples.
+- Documents: every document the readers produce or drop is *read*; it is then either *written* (at least one
+  example) or *skipped* under exactly one reason, so `documents_read == documents + sum(documents_skipped)`.
+  A written document that lost or changed content (an undecodable line, a line cleaning emptied, tokens cut at
+  seq-len...) also counts once per reason in `documents_adjusted`. A document over `max_document_chars` is split by
+  the reader, and each part counts as a document. Whole files that are skipped (binary, unreadable, a TSV without
+  its column) hold no countable documents: they are events only.
+
+Tokens: `tokens_read` (the sentences' tokens, before packing) - `tokens_truncated` (cut at seq-len) +
+`special_tokens` ([CLS]/[SEP]) == the ids written in the records, `tokens_written` per split.
 """
 
 from __future__ import annotations
@@ -11,16 +22,30 @@ import dataclasses
 from typing import Any
 
 MAX_EXAMPLES_PER_REASON = 5
+# Whole files skipped or suspect: the local runner logs each as soon as the file is read, the summary lists them.
+FILE_WARNINGS = ("binary_file", "undecodable_file", "truncated_file", "unreadable_file")
+_COUNTERS = ("examples", "documents_by_split", "tokens_written", "documents_skipped", "documents_adjusted",
+             "skipped", "adjusted")
+_INTS = ("documents", "documents_read", "sentences", "tokens_read", "tokens_truncated", "special_tokens")
+
+
+class AccountingError(RuntimeError):
+  """The counts do not add up: a bug in preparation, never bad input."""
 
 
 @dataclasses.dataclass
 class PrepStats:
-  documents: int = 0  # documents that produced at least one example
+  documents: int = 0  # documents written: they produced at least one example
+  documents_read: int = 0  # documents the readers produced or dropped
   sentences: int = 0
-  tokens: int = 0  # tokens of the sentences, before packing truncates anything
-  tokens_truncated: int = 0  # dropped by ELECTRA's per-example truncation
+  tokens_read: int = 0  # tokens of the written documents' sentences, before packing truncates anything
+  tokens_truncated: int = 0  # dropped by ELECTRA's per-example truncation at seq-len
+  special_tokens: int = 0  # [CLS] and [SEP] ids added by packing
   examples: collections.Counter = dataclasses.field(default_factory=collections.Counter)  # split -> n
   documents_by_split: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+  tokens_written: collections.Counter = dataclasses.field(default_factory=collections.Counter)  # split -> ids
+  documents_skipped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+  documents_adjusted: collections.Counter = dataclasses.field(default_factory=collections.Counter)
   skipped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
   adjusted: collections.Counter = dataclasses.field(default_factory=collections.Counter)
   where: dict[str, list[str]] = dataclasses.field(default_factory=dict)
@@ -34,7 +59,7 @@ class PrepStats:
       del places[MAX_EXAMPLES_PER_REASON:]
 
   def skip(self, reason: str, where: str, count: int = 1) -> None:
-    """Input that did not make it into any example."""
+    """Input that did not make it into any example (an event: a line, a document or a file)."""
     self.skipped[reason] += count
     self._note(reason, where)
 
@@ -43,38 +68,49 @@ class PrepStats:
     self.adjusted[reason] += count
     self._note(reason, where)
 
+  def drop_document(self, reason: str) -> None:
+    """A document that was read and will not be written (its event, with the place, is counted by the caller)."""
+    self.documents_skipped[reason] += 1
+
   def merge(self, other: PrepStats) -> PrepStats:
-    self.documents += other.documents
-    self.sentences += other.sentences
-    self.tokens += other.tokens
-    self.tokens_truncated += other.tokens_truncated
-    self.examples.update(other.examples)
-    self.documents_by_split.update(other.documents_by_split)
-    self.skipped.update(other.skipped)
-    self.adjusted.update(other.adjusted)
+    for name in _INTS:
+      setattr(self, name, getattr(self, name) + getattr(other, name))
+    for name in _COUNTERS:
+      getattr(self, name).update(getattr(other, name))
     for reason, places in other.where.items():
       for place in places:
         self._note(reason, place)
     return self
 
+  def check(self) -> None:
+    """Raises AccountingError when documents or tokens do not add up."""
+    skipped = sum(self.documents_skipped.values())
+    if self.documents_read != self.documents + skipped:
+      raise AccountingError(
+          f"document accounting: read {self.documents_read} != written {self.documents} + skipped {skipped} "
+          f"({dict(sorted(self.documents_skipped.items()))})")
+    if self.documents != sum(self.documents_by_split.values()):
+      raise AccountingError(f"document accounting: written {self.documents} != per split "
+                            f"{dict(sorted(self.documents_by_split.items()))}")
+    written = sum(self.tokens_written.values())
+    if written != self.tokens_read - self.tokens_truncated + self.special_tokens:
+      raise AccountingError(
+          f"token accounting: written {written} != read {self.tokens_read} - truncated {self.tokens_truncated} "
+          f"+ special {self.special_tokens}")
+
   def to_json(self) -> dict[str, Any]:
-    return {
-        "documents": self.documents,
-        "documents_by_split": dict(sorted(self.documents_by_split.items())),
-        "sentences": self.sentences,
-        "tokens": self.tokens,
-        "tokens_truncated": self.tokens_truncated,
-        "examples": dict(sorted(self.examples.items())),
-        "skipped": {r: {"count": n, "examples": self.where.get(r, [])} for r, n in sorted(self.skipped.items())},
-        "adjusted": {r: {"count": n, "examples": self.where.get(r, [])} for r, n in sorted(self.adjusted.items())},
-    }
+    out: dict[str, Any] = {name: getattr(self, name) for name in _INTS}
+    for name in ("examples", "documents_by_split", "tokens_written", "documents_skipped", "documents_adjusted"):
+      out[name] = dict(sorted(getattr(self, name).items()))
+    for name in ("skipped", "adjusted"):
+      out[name] = {r: {"count": n, "examples": self.where.get(r, [])} for r, n in sorted(getattr(self, name).items())}
+    return out
 
   @classmethod
   def from_json(cls, data: dict[str, Any]) -> PrepStats:
-    stats = cls(documents=data["documents"], sentences=data["sentences"], tokens=data["tokens"],
-                tokens_truncated=data["tokens_truncated"])
-    stats.examples.update(data["examples"])
-    stats.documents_by_split.update(data["documents_by_split"])
+    stats = cls(**{name: data.get(name, 0) for name in _INTS})
+    for name in ("examples", "documents_by_split", "tokens_written", "documents_skipped", "documents_adjusted"):
+      getattr(stats, name).update(data.get(name, {}))
     for kind in ("skipped", "adjusted"):
       for reason, entry in data[kind].items():
         getattr(stats, kind)[reason] += entry["count"]

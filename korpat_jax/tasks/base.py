@@ -87,6 +87,11 @@ class Task(abc.ABC):
     """Checks that a resumed run directory holds this model, and records what export and predict need
     (model.json and friends). Runs on process 0."""
 
+  def identity(self) -> dict[str, Any]:
+    """What a resumed run must still read (tokenizer vocab hash, records or training file) and its schedule
+    (`schedule`: num_steps, warmup, learning rate), recorded in model.json; valid after make_input."""
+    return {}
+
   def describe(self, num_params: int) -> str:
     return f"{self.name}: {num_params / 1e6:.2f}M parameters"
 

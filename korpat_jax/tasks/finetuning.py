@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from korpat_jax import workdir as workdir_lib
-from korpat_jax.config import require
+from korpat_jax.config import require, require_finite, validate_fault_handling
 from korpat_jax.errors import ConfigError
 from korpat_jax.export.task_info import read_task_info, write_task_info
 from korpat_jax.finetune import features as features_lib
@@ -115,10 +115,9 @@ class FineTuningTask(Task):
     for split in SPLITS:
       path = c.data[split]
       require(not path or os.path.isfile(resolve_path(path)), f"config.data.{split}={path}: no such file")
-    for key in ("learning_rate", "weight_decay", "layerwise_lr_decay", "num_epochs", "warmup_fraction"):
-      value = c.optimizer[key] if key in c.optimizer else t[key]
-      block = "optimizer" if key in c.optimizer else "train"
-      require(math.isfinite(value) and value >= 0, f"config.{block}.{key}={value}: must be a finite number >= 0")
+    require_finite(c, ("model", "optimizer", "train", "head"))
+    for key in ("learning_rate", "weight_decay", "layerwise_lr_decay", "warmup_fraction"):
+      require(c.optimizer[key] >= 0, f"config.optimizer.{key}={c.optimizer[key]}: must be >= 0")
     require(o.learning_rate > 0, f"config.optimizer.learning_rate={o.learning_rate}: must be > 0")
     require(0 < o.layerwise_lr_decay <= 1, f"config.optimizer.layerwise_lr_decay={o.layerwise_lr_decay}: must be "
             "in (0, 1]")
@@ -126,6 +125,7 @@ class FineTuningTask(Task):
     for key in ("batch_size", "eval_batch_size", "seq_len", "log_every", "keep_checkpoints", "grad_accum_steps"):
       require(t[key] > 0, f"config.train.{key}={t[key]}: must be > 0")
     require(t.seq_len >= 8, f"config.train.seq_len={t.seq_len}: must be >= 8")
+    validate_fault_handling(t)
     require(t.batch_size % (num_devices * t.grad_accum_steps) == 0,
             f"config.train.batch_size={t.batch_size}: must divide by devices ({num_devices}) x "
             f"train.grad_accum_steps ({t.grad_accum_steps})")
@@ -206,6 +206,7 @@ class FineTuningTask(Task):
     steps_per_epoch = math.ceil(train.num_features / t.batch_size)
     num_steps = t.num_steps if t.num_steps > 0 else max(1, math.ceil(t.num_epochs * steps_per_epoch))
     eval_every = t.eval_every or steps_per_epoch
+    self._num_steps = num_steps
     self._tx, self._schedule = make_optimizer(c.optimizer, num_steps, self._model_cfg.discriminator.num_layers)
     stream = features_lib.batches(train, self.decoder(train), global_batch_size=t.batch_size, seed=c.seed,
                                   shuffle=True, num_epochs=None, worker_count=c.data.worker_count,
@@ -216,6 +217,13 @@ class FineTuningTask(Task):
              steps_per_epoch, eval_every)
     return TaskInput(stream, stream, num_steps, eval_every if "eval" in self.splits else 0,
                      t.checkpoint_every or eval_every)
+
+  def identity(self) -> dict[str, Any]:
+    o = self.config.optimizer
+    return {"vocab_sha256": self.tok.vocab_hash,
+            "train_data": {k: self.splits["train"].info["fingerprint"]["file"][k] for k in ("size", "head_sha256")},
+            "schedule": {"num_steps": self._num_steps, "warmup_fraction": o.warmup_fraction,
+                         "learning_rate": o.learning_rate}}
 
   def decoder(self, split: features_lib.FeatureSplit) -> features_lib.PadAndStack:
     seq_pad, fixed = self.fields()
@@ -319,10 +327,11 @@ class FineTuningTask(Task):
 
     grads, sums = accumulated_grads(jax.grad(loss_fn, has_aux=True), state.params, dict(batch), rng,
                                     self.config.train.grad_accum_steps)
-    new, grad_norm = apply_gradients(state, grads, self._tx)
     count = jnp.maximum(sums.pop("count"), 1.0)
-    metrics = {"loss": sums.pop("loss_sum") / count, **{k: v / count for k, v in sums.items()}}
-    metrics.update(grad_norm=grad_norm, learning_rate=self._schedule(state.step))
+    metrics = {"loss": sums.pop("loss_sum") / denominator, **{k: v / count for k, v in sums.items()}}
+    new, update_metrics = apply_gradients(state, grads, self._tx, metrics["loss"],
+                                          self.config.train.on_nonfinite == "skip")
+    metrics.update(update_metrics, learning_rate=self._schedule(state.step))
     return new, metrics
 
   def eval_step(self, params: Any, batch: Mapping[str, jax.Array], rng: jax.Array) -> Any:

@@ -38,9 +38,10 @@ class PretrainingTask(Task):
     self._data: TrainInput = make_input(config, self.workdir, start_step)
     if config.model.vocab_size == -1:
       config.model.vocab_size = self._data.vocab_size
-    elif config.model.vocab_size < self._data.vocab_size:
-      raise ConfigError(f"config.model.vocab_size={config.model.vocab_size}: smaller than the data's vocab "
-                        f"({self._data.vocab_size}); set it to -1 to take the vocab size from the data")
+    elif config.model.vocab_size != self._data.vocab_size:
+      raise ConfigError(f"config.model.vocab_size={config.model.vocab_size}: the records' tokenizer has "
+                        f"{self._data.vocab_size} tokens (the model's embeddings and the exported vocab.txt must "
+                        "agree); set --config.model.vocab_size=-1 to take the vocab size from the data")
     self._obj = dict(config.objective)
     if self._obj["max_predictions"] < 0:
       self._obj["max_predictions"] = objective.max_predictions_per_seq(t.seq_len, self._obj["mask_prob"])
@@ -48,9 +49,14 @@ class PretrainingTask(Task):
     self._model = ElectraPretrainer(self._model_cfg)
     self._tx, schedule = make_optimizer(config.optimizer, t.num_steps)
     self._train_step = make_train_step(self._model, self._tx, schedule, self._data.special, self._obj,
-                                       t.grad_accum_steps)
+                                       t.grad_accum_steps, skip_nonfinite=t.on_nonfinite == "skip")
     self._eval_step = make_eval_step(self._model, self._data.special, self._obj)
     return TaskInput(self._data.train, self._data.checkpointable, t.num_steps, t.eval_every, t.checkpoint_every)
+
+  def identity(self) -> dict[str, Any]:
+    o = self.config.optimizer
+    return {**self._data.identity, "schedule": {"num_steps": self.config.train.num_steps,
+                                                 "warmup_steps": o.warmup_steps, "learning_rate": o.learning_rate}}
 
   @property
   def model_config(self) -> ElectraConfig:

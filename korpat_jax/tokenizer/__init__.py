@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from korpat_jax.tokenizer.mwp import SPECIAL_TOKENS, Encoding, MWPTokenizer
+from korpat_jax.tokenizer.mwp import SPECIAL_TOKENS, Encoding, MWPTokenizer, presegment
 from korpat_jax.tokenizer.sources import demo_corpus_files
 from korpat_jax.tokenizer.vocab import train_tokenizer
 
@@ -20,7 +20,4 @@ def __getattr__(name: str):
   if name == "build_user_dictionary":
     from korpat_jax.tokenizer.userdic import build_user_dictionary
     return build_user_dictionary
-  if name == "presegment":
-    from korpat_jax.tokenizer.hf import presegment
-    return presegment
   raise AttributeError(name)

@@ -7,82 +7,129 @@ import json
 import sys
 from typing import Sequence
 
+from korpat_jax.corpus.readers import DEFAULT_JSONL_FIELDS, FORMATS, ReaderConfig
 from korpat_jax.errors import KorpatError
+from korpat_jax.tokenizer.nouns import ExtractOptions
+from korpat_jax.tokenizer.sources import DEMO
 
-DEMO = "demo"
+DEFAULT_VOCAB_SIZE = 35_000   # KorPatELECTRA's vocabulary
+DEFAULT_USER_CSV_COST = 1000   # below common nouns, so a user's row wins
+CORPUS_HELP = (f"corpus files: globs (** allowed) or directories; plain text (blank line between documents), JSONL "
+               f"or TSV, optionally .gz/.zst, read as `prepare` reads them (see the input options); '{DEMO}' = "
+               f"the bundled corpus; repeatable")
 
 
-def _corpus(values: list[str] | None) -> list[str] | None:
-  """Corpus globs; the word `demo` stands for the bundled demo corpus."""
-  if not values:
-    return None
-  from korpat_jax.tokenizer.sources import demo_corpus_files, expand_corpus
-  files: list[str] = []
-  for value in values:
-    files += demo_corpus_files() if value == DEMO else expand_corpus(value)
-  return files
+class _HelpFormatter(argparse.HelpFormatter):
+  """Appends '(default: X)' to every option whose default is a value (not a flag, not required, not None)."""
+
+  def _get_help_string(self, action: argparse.Action) -> str:
+    text = action.help or ""
+    no_value = action.default is None or action.default is False or action.default in (argparse.SUPPRESS, [])
+    if "default" in text or action.required or no_value or not action.option_strings:
+      return text
+    return text + " (default: %(default)s)"
 
 
 def _log(message: str) -> None:
   print(message, file=sys.stderr, flush=True)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _add_input_options(p: argparse.ArgumentParser) -> None:
+  g = p.add_argument_group("input (as `korpat-jax prepare`)")
+  g.add_argument("--format", choices=FORMATS, default="auto",
+                 help="file format; auto: by extension (.jsonl/.json/.ndjson, .tsv, else text) under .gz/.zst")
+  g.add_argument("--encoding", default="utf-8", metavar="NAME", help="text encoding of the files, e.g. cp949")
+  g.add_argument("--jsonl-fields", default=",".join(DEFAULT_JSONL_FIELDS), metavar="F1,F2",
+                 help="JSONL fields joined into a document, in order (a field may be a list, e.g. claims)")
+  g.add_argument("--tsv-column", default="text", metavar="COLUMN", help="TSV text column: header name, or 0-based index (no header)")
+  g.add_argument("--max-document-chars", type=int, default=ReaderConfig.max_document_chars, metavar="N",
+                 help="longer documents are read in parts, cut at line boundaries")
+
+
+def _reader_config(args: argparse.Namespace) -> ReaderConfig:
+  fields = tuple(f.strip() for f in args.jsonl_fields.split(",") if f.strip())
+  if not fields:
+    raise KorpatError("--jsonl-fields: no field names")
+  try:
+    "".encode(args.encoding)
+  except LookupError:
+    raise KorpatError(f"--encoding {args.encoding}: unknown encoding") from None
+  return ReaderConfig(format=args.format, encoding=args.encoding, jsonl_fields=fields, tsv_column=args.tsv_column,
+                      max_document_chars=args.max_document_chars)
+
+
+def build_parser() -> argparse.ArgumentParser:
+  from korpat_jax.tokenizer.vocab import DEFAULT_LIMIT_ALPHABET, DEFAULT_MIN_FREQUENCY
   parser = argparse.ArgumentParser(prog="korpat-jax tokenizer",
                                    description="Build and use the MWP tokenizer (Mecab-ko + WordPiece).")
   sub = parser.add_subparsers(dest="command", required=True)
+  extract = ExtractOptions()
 
-  p = sub.add_parser("userdic", help="build a mecab-ko user dictionary (nouns, compound nouns) -> DIR/user.dic")
-  p.add_argument("--corpus", nargs="+", metavar="GLOB", help=f"corpus text files (globs; '{DEMO}' = bundled corpus)")
-  p.add_argument("--csv", nargs="+", default=[], metavar="FILE",
-                 help="user CSV(s) in mecab-ko format to merge (their rows win); bad rows are reported and skipped")
-  p.add_argument("--out", required=True, metavar="DIR")
-  p.add_argument("--min-count", type=int, default=3, help="minimum corpus frequency of a candidate (default 3)")
-  p.add_argument("--min-cohesion", type=float, default=0.05, help="minimum cohesion score (default 0.05)")
-  p.add_argument("--min-branching", type=float, default=0.0,
-                 help="minimum right branching entropy in nats (default 0)")
-  p.add_argument("--default-cost", type=int, default=1000,
-                 help="cost for user CSV rows that leave it empty (default 1000: below common nouns, so it wins)")
+  p = sub.add_parser("userdic", formatter_class=_HelpFormatter,
+                     help="build a mecab-ko user dictionary (nouns, compound nouns) -> DIR/user.dic")
+  p.add_argument("--corpus", nargs="+", action="extend", metavar="GLOB",
+                 help=CORPUS_HELP + " (default: none; give --corpus and/or --csv)")
+  p.add_argument("--csv", nargs="+", action="extend", default=[], metavar="FILE",
+                 help="user CSV(s) in mecab-ko format to merge (their rows win); bad rows are reported and skipped "
+                      "(default: none)")
+  p.add_argument("--out", required=True, metavar="DIR", help="output directory: user.csv, user.dic, userdic.json")
+  p.add_argument("--min-count", type=int, default=extract.min_count, metavar="N",
+                 help="a candidate must be seen as a whole (followed by a particle, ending or nothing) this often")
+  p.add_argument("--min-cohesion", type=float, default=extract.min_cohesion, metavar="X",
+                 help="minimum cohesion: (eojeols starting with w / eojeols starting with w[0]) ** (1/(len(w)-1))")
+  p.add_argument("--min-branching", type=float, default=extract.min_branching, metavar="NATS",
+                 help="minimum entropy (nats) of what follows a candidate in its eojeols; 0 keeps all")
+  p.add_argument("--default-cost", type=int, default=DEFAULT_USER_CSV_COST, metavar="COST",
+                 help="cost for user CSV rows that leave it empty (below common nouns, so the row wins)")
+  p.add_argument("--verbose", action="store_true",
+                 help="list every kept candidate and the most frequent ones each threshold dropped")
+  _add_input_options(p)
 
-  p = sub.add_parser("train", help="train the WordPiece vocabulary on Mecab-ko-segmented text")
-  p.add_argument("--corpus", nargs="+", required=True, metavar="GLOB",
-                 help=f"corpus text files (globs; '{DEMO}' = bundled corpus)")
-  p.add_argument("--user-dic", metavar="DIR", help="user dictionary directory (from `userdic`) or .dic file")
-  p.add_argument("--vocab-size", type=int, default=35000)
-  p.add_argument("--out", required=True, metavar="DIR")
-  p.add_argument("--limit-alphabet", type=int, default=None,
-                 help="most distinct characters kept (default 10000; the trainer's 1000 turns rare Hanja into [UNK])")
-  p.add_argument("--min-frequency", type=int, default=None, help="minimum pair frequency (default 2)")
-  p.add_argument("--workers", type=int, default=None, help="segmentation processes (default: CPUs, at most 8)")
-  p.add_argument("--hf-out", metavar="DIR", help="also write a transformers AutoTokenizer directory")
-  p.add_argument("--copy-user-dic", action="store_true", help="copy user.dic into --out (portable directory)")
+  p = sub.add_parser("train", formatter_class=_HelpFormatter,
+                     help="train the WordPiece vocabulary on Mecab-ko-segmented text")
+  p.add_argument("--corpus", nargs="+", action="extend", required=True, metavar="GLOB", help=CORPUS_HELP)
+  p.add_argument("--user-dic", metavar="DIR",
+                 help="user dictionary directory (from `userdic`) or .dic file (default: none, the system "
+                      "dictionary only)")
+  p.add_argument("--vocab-size", type=int, default=DEFAULT_VOCAB_SIZE, metavar="N",
+                 help="WordPiece vocabulary size, the 5 special tokens included (default: %(default)s, "
+                      "KorPatELECTRA's); the trainer may return more to keep the whole alphabet (see --limit-alphabet)")
+  p.add_argument("--out", required=True, metavar="DIR", help="output directory: vocab.txt, mwp_tokenizer.json")
+  p.add_argument("--limit-alphabet", type=int, default=DEFAULT_LIMIT_ALPHABET, metavar="N",
+                 help="most distinct characters kept (the trainer's own 1000 turns rare Hanja into [UNK])")
+  p.add_argument("--min-frequency", type=int, default=DEFAULT_MIN_FREQUENCY, metavar="N",
+                 help="minimum frequency of a pair to be merged")
+  p.add_argument("--workers", type=int, default=None, metavar="N",
+                 help="segmentation processes (default: the usable CPUs, at most 8; 1 = in this process)")
+  p.add_argument("--hf-out", metavar="DIR", help="also write a transformers AutoTokenizer directory (default: none)")
+  p.add_argument("--copy-user-dic", action="store_true", help="copy user.dic into --out (a portable directory)")
+  _add_input_options(p)
 
-  p = sub.add_parser("encode", help="encode stdin lines: tokens and ids (a quick look)")
-  p.add_argument("--tokenizer", required=True, metavar="DIR")
-  p.add_argument("--max-length", type=int, default=None)
+  p = sub.add_parser("encode", formatter_class=_HelpFormatter, help="encode stdin lines: tokens and ids (a quick look)")
+  p.add_argument("--tokenizer", required=True, metavar="DIR", help="tokenizer directory (from `train`)")
+  p.add_argument("--max-length", type=int, default=None, metavar="N",
+                 help="truncate to N ids, special tokens included (default: no limit)")
   p.add_argument("--no-special", action="store_true", help="no [CLS]/[SEP]")
-  p.add_argument("--json", action="store_true", help="one JSON object a line (tokens, ids, offsets)")
+  p.add_argument("--json", action="store_true", help="one JSON object a line (text, tokens, ids, offsets)")
   return parser
 
 
 def _userdic(args) -> int:
-  from korpat_jax.tokenizer.userdic import ExtractOptions, build_user_dictionary
-  corpus = _corpus(args.corpus)
-  if not corpus and not args.csv:
+  from korpat_jax.tokenizer.userdic import build_user_dictionary
+  if not args.corpus and not args.csv:
     raise KorpatError("userdic: give --corpus GLOB and/or --csv FILE")
   options = ExtractOptions(min_count=args.min_count, min_cohesion=args.min_cohesion,
                            min_branching=args.min_branching)
-  build_user_dictionary(corpus, args.out, args.csv, options, default_cost=args.default_cost, log=_log)
+  build_user_dictionary(args.corpus, args.out, args.csv, options, default_cost=args.default_cost, log=_log,
+                        reader=_reader_config(args), verbose=args.verbose)
   return 0
 
 
 def _train(args) -> int:
-  from korpat_jax.tokenizer.vocab import DEFAULT_LIMIT_ALPHABET, DEFAULT_MIN_FREQUENCY, train_tokenizer
-  tok = train_tokenizer(
-      _corpus(args.corpus), args.out, args.vocab_size, user_dic_dir=args.user_dic,
-      limit_alphabet=args.limit_alphabet if args.limit_alphabet is not None else DEFAULT_LIMIT_ALPHABET,
-      min_frequency=args.min_frequency if args.min_frequency is not None else DEFAULT_MIN_FREQUENCY,
-      num_workers=args.workers, log=_log)
+  from korpat_jax.tokenizer.vocab import train_tokenizer
+  tok = train_tokenizer(args.corpus, args.out, args.vocab_size, user_dic_dir=args.user_dic,
+                        limit_alphabet=args.limit_alphabet, min_frequency=args.min_frequency,
+                        num_workers=args.workers, log=_log, reader=_reader_config(args))
   if args.copy_user_dic and tok.user_dic:
     tok.save(args.out, copy_user_dic=True)
   if args.hf_out:
@@ -107,5 +154,5 @@ def _encode(args) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+  args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
   return {"userdic": _userdic, "train": _train, "encode": _encode}[args.command](args)

@@ -9,9 +9,11 @@ left-id.def / right-id.def of the installed dictionary); the compile itself runs
 from __future__ import annotations
 
 import csv
+import mmap
 import os
 import re
 import resource
+import struct
 import subprocess
 import sys
 import time
@@ -102,6 +104,19 @@ class ContextIds:
       table = self.left if side == "left" else self.right
       self._cache[key] = table.get(",".join(rewritten))
     return self._cache[key]
+
+
+class ConnectionCosts:
+  """MeCab's connection costs (matrix.bin of the installed dictionary), read in place."""
+
+  def __init__(self, dicdir: str | None = None):
+    with open(os.path.join(dicdir or dictionary_dir(), "matrix.bin"), "rb") as f:
+      self._matrix = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    self._rows = struct.unpack_from("<H", self._matrix, 0)[0]
+
+  def __call__(self, right_id: int, left_id: int) -> int:
+    """The cost of a morpheme with `left_id` following one with `right_id` (BOS and EOS have id 0)."""
+    return struct.unpack_from("<h", self._matrix, 4 + 2 * (right_id + self._rows * left_id))[0]
 
 
 class RowError(ValueError):

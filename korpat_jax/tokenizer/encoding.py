@@ -1,39 +1,37 @@
 """What `MWPTokenizer.encode` returns: ids now, tokens and character offsets of the ORIGINAL text on first access.
 
-A `_Segment` keeps one text's morphemes and their WordPiece pieces until tokens or offsets are asked for; the
+A `Segment` keeps one text's morphemes and their WordPiece pieces until tokens or offsets are asked for; the
 corpus pipeline only reads ids and never pays for them.
 """
 
 from __future__ import annotations
 
 from itertools import chain
-from typing import TYPE_CHECKING
+from typing import Iterator, Sequence
 
 from korpat_jax.tokenizer.morphemes import sanitize
-
-if TYPE_CHECKING:
-  from korpat_jax.tokenizer.mwp import MWPTokenizer
+from korpat_jax.tokenizer.wordpiece import BertWordPiece, Pieces
 
 _CLS, _SEP = "[CLS]", "[SEP]"
 
 
-class _Segment:
-  """One encoded text, kept until tokens/offsets are asked for: its morphemes and their WordPiece pieces."""
+class Segment:
+  """One encoded text: its morphemes, their pieces, how many tokens were kept, and the special tokens around."""
 
   __slots__ = ("text", "morphs", "pieces", "keep", "lead", "trail")
 
-  def __init__(self, text, morphs, pieces, keep, lead, trail):
+  def __init__(self, text: str, morphs: Sequence[str], pieces: Sequence[Pieces], keep: int, lead: int, trail: int):
     self.text, self.morphs, self.pieces, self.keep, self.lead, self.trail = text, morphs, pieces, keep, lead, trail
 
   @classmethod
-  def from_joined(cls, tok: "MWPTokenizer", text: str, joined: str, keep: int, lead: int, trail: int):
+  def from_joined(cls, wordpiece: BertWordPiece, text: str, joined: str, keep: int, lead: int,
+                  trail: int) -> "Segment":
     """Rebuild from a worker's segmentation (the pieces come from this process's cache)."""
     morphs = joined.split(" ") if joined else []
-    get = tok._cache.get
-    return cls(sanitize(text), morphs, [get(m) or tok._pieces_of(m) for m in morphs], keep, lead, trail)
+    return cls(sanitize(text), morphs, wordpiece.pieces(morphs), keep, lead, trail)
 
   def tokens(self) -> list[str]:
-    tokens = list(chain.from_iterable(p[1] for p in self.pieces))[:self.keep]
+    tokens = list(chain.from_iterable(p.tokens for p in self.pieces))[:self.keep]
     return [_CLS] * self.lead + tokens + [_SEP] * self.trail
 
   def offsets(self) -> list[tuple[int, int]]:
@@ -43,24 +41,23 @@ class _Segment:
       at = text.find(morph, pos)
       if at < 0:   # cannot happen for MeCab surfaces; stay inside the text anyway
         at = min(pos, n)
-      offsets += [(min(at + s, n), min(at + e, n)) for s, e in piece[2]]
+      offsets += [(min(at + s, n), min(at + e, n)) for s, e in piece.offsets]
       pos = at + len(morph)
       if len(offsets) >= self.keep + self.lead:
         break
     return offsets[:self.keep + self.lead] + [(0, 0)] * self.trail
 
 
-
-class _LazySegments:
+class LazySegments:
   """A one-segment list built on first iteration (batch_encode results: most callers only read ids)."""
 
-  __slots__ = ("tok", "text", "joined", "keep", "lead")
+  __slots__ = ("wordpiece", "text", "joined", "keep", "lead")
 
-  def __init__(self, tok, text, joined, keep, lead):
-    self.tok, self.text, self.joined, self.keep, self.lead = tok, text, joined, keep, lead
+  def __init__(self, wordpiece: BertWordPiece, text: str, joined: str, keep: int, lead: int):
+    self.wordpiece, self.text, self.joined, self.keep, self.lead = wordpiece, text, joined, keep, lead
 
-  def __iter__(self):
-    yield _Segment.from_joined(self.tok, self.text, self.joined, self.keep, self.lead, self.lead)
+  def __iter__(self) -> Iterator[Segment]:
+    yield Segment.from_joined(self.wordpiece, self.text, self.joined, self.keep, self.lead, self.lead)
 
 
 class Encoding:
@@ -94,12 +91,6 @@ class Encoding:
     if self._offsets is None:
       self._offsets = [o for seg in self._segments for o in seg.offsets()]
     return self._offsets
-
-  def materialize(self) -> "Encoding":
-    """Compute tokens and offsets now and drop the analysis (before pickling or long storage)."""
-    self.tokens, self.offsets  # noqa: B018
-    self._segments = None
-    return self
 
   def __len__(self) -> int:
     return len(self.ids)

@@ -1,4 +1,4 @@
-"""A transformers-loadable copy of the MWP tokenizer, and the Mecab-ko pre-segmentation it needs.
+"""The transformers side of the MWP tokenizer: the files that make a tokenizer directory AutoTokenizer-loadable.
 
 `MWPTokenizer.save_hf(dir)` writes a plain BERT tokenizer directory (vocab.txt, tokenizer.json,
 tokenizer_config.json with do_lower_case false, special_tokens_map.json) plus mwp_tokenizer.json, so both
@@ -20,49 +20,29 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Sequence
 
-from korpat_jax.tokenizer.morphemes import MorphAnalyzer, sanitize
-from korpat_jax.tokenizer.mwp import SPECIAL_TOKENS, MWPTokenizer
+from korpat_jax.tokenizer.wordpiece import SPECIAL_TOKENS, BertWordPiece
 
 MODEL_MAX_LENGTH = 512
-_ANALYZERS: dict[str | None, MorphAnalyzer] = {}
+_PRESEGMENT_NOTE = (
+    "This tokenizer expects Mecab-ko pre-segmented text (morphemes joined by single spaces):\n\n"
+    "    from korpat_jax.tokenizer import presegment\n"
+    "    hf_tokenizer(presegment(texts, this_directory))\n\n"
+    "or use `korpat_jax.tokenizer.MWPTokenizer.load(this_directory)`, which segments by itself and returns\n"
+    "offsets into the original text.\n")
 
 
-def presegment(texts: str | Sequence[str], tokenizer: str | os.PathLike | MWPTokenizer | None = None):
-  """Mecab-ko morphemes joined by single spaces (the input that the HF tokenizer expects).
-
-  `tokenizer`: an MWPTokenizer or its directory, to use the same user dictionary; None = system dictionary.
-  A str gives a str, a list gives a list.
-  """
-  user_dic = None
-  if isinstance(tokenizer, MWPTokenizer):
-    user_dic = tokenizer.user_dic
-  elif tokenizer is not None:
-    config_path = Path(tokenizer) / "mwp_tokenizer.json"
-    if config_path.is_file():
-      ud = json.loads(config_path.read_text(encoding="utf-8")).get("user_dic") or None
-      if ud:
-        p = Path(ud["path"])
-        user_dic = str(p if p.is_absolute() else Path(tokenizer) / p)
-  analyzer = _ANALYZERS.get(user_dic)
-  if analyzer is None:
-    analyzer = _ANALYZERS[user_dic] = MorphAnalyzer(user_dic)
-  if isinstance(texts, str):
-    return analyzer.joined(sanitize(texts))
-  return [analyzer.joined(sanitize(t)) for t in texts]
-
-
-def save_hf(tok: MWPTokenizer, directory: str | os.PathLike) -> None:
-  """Write an AutoTokenizer-loadable BERT tokenizer (cased) for `tok`'s vocabulary."""
+def write_hf_files(wordpiece: BertWordPiece, directory: str | os.PathLike) -> None:
+  """tokenizer.json (with BERT's [CLS] A [SEP] B [SEP] template), tokenizer_config.json, special_tokens_map.json."""
   from tokenizers.processors import TemplateProcessing
 
   d = Path(directory)
-  tok.save(d, copy_user_dic=bool(tok.user_dic))
-  rust = tok._rust.__class__.from_str(tok._rust.to_str())
+  d.mkdir(parents=True, exist_ok=True)
+  rust = wordpiece.rust_tokenizer()
+  cls_id, sep_id = SPECIAL_TOKENS.index("[CLS]"), SPECIAL_TOKENS.index("[SEP]")
   rust.post_processor = TemplateProcessing(
       single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-      special_tokens=[("[CLS]", tok.cls_id), ("[SEP]", tok.sep_id)])
+      special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
   rust.save(str(d / "tokenizer.json"))
   names = dict(zip(("pad_token", "unk_token", "cls_token", "sep_token", "mask_token"), SPECIAL_TOKENS))
   config = {
@@ -72,9 +52,4 @@ def save_hf(tok: MWPTokenizer, directory: str | os.PathLike) -> None:
   }
   (d / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
   (d / "special_tokens_map.json").write_text(json.dumps(names, indent=2) + "\n", encoding="utf-8")
-  (d / "PRESEGMENT.md").write_text(
-      "This tokenizer expects Mecab-ko pre-segmented text (morphemes joined by single spaces):\n\n"
-      "    from korpat_jax.tokenizer import presegment\n"
-      "    hf_tokenizer(presegment(texts, this_directory))\n\n"
-      "or use `korpat_jax.tokenizer.MWPTokenizer.load(this_directory)`, which segments by itself and returns\n"
-      "offsets into the original text.\n", encoding="utf-8")
+  (d / "PRESEGMENT.md").write_text(_PRESEGMENT_NOTE, encoding="utf-8")

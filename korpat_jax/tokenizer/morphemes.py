@@ -161,24 +161,26 @@ class Morpheme:
   unknown: bool   # produced by the unknown-word model, not found in a dictionary
   cost: int       # word cost + connection cost from the previous morpheme (MeCab's %pn)
   first_cost: int  # word cost alone (%pw)
+  left_id: int = 0   # context ids in the connection matrix (%phl, %phr)
+  right_id: int = 0
 
 
 class FeatureAnalyzer:
   """Morphemes with POS and costs, for the user-dictionary builder."""
 
-  _FORMAT = ('--node-format="%m\\t%f[0]\\t%s\\t%pn\\t%pw\\n" --unk-format="%m\\t%f[0]\\t%s\\t%pn\\t%pw\\n" '
-             '--eos-format="" --bos-format=""')
+  _NODE = "%m\\t%f[0]\\t%s\\t%pn\\t%pw\\t%phl\\t%phr\\n"
+  _FORMAT = f'--node-format="{_NODE}" --unk-format="{_NODE}" --eos-format="" --bos-format=""'
 
   def __init__(self, user_dic: str | None = None):
     self._tagger = make_tagger(user_dic, self._FORMAT)
 
   def analyse(self, text: str) -> list[Morpheme]:
+    """The morphemes of `text` in order (a long text in whitespace-bounded chunks, as `MorphAnalyzer`)."""
+    text = sanitize(text).replace("\t", " ").replace("\n", " ")
     out = []
-    for line in self._tagger.parse(sanitize(text).replace("\t", " ").replace("\n", " ")).split("\n"):
-      if not line:
-        continue
-      parts = line.split("\t")
-      if len(parts) != 5:
-        continue
-      out.append(Morpheme(parts[0], parts[1], parts[2] == "1", int(parts[3]), int(parts[4])))
+    for chunk in (_chunks(text, MAX_CHUNK_CHARS) if len(text) > MAX_CHUNK_CHARS else [text]):
+      for line in self._tagger.parse(chunk).split("\n"):
+        parts = line.split("\t")
+        if len(parts) == 7:
+          out.append(Morpheme(parts[0], parts[1], parts[2] == "1", *map(int, parts[3:])))
     return out

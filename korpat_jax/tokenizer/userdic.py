@@ -1,160 +1,29 @@
-"""Patent user dictionary: noun / compound-noun candidates from a corpus, merged with a user's CSV.
-
-Candidates are runs of noun morphemes at the start of an eojeol (the L part of soynlp's L-R model of an
-eojeol), found with Mecab-ko. Each is scored over the corpus the way soynlp scores nouns:
-- frequency: how often the run occurs as a whole;
-- cohesion: (count_L(w) / count_L(w[0])) ** (1 / (len(w) - 1)), count_L = eojeols that start with the string;
-- right branching entropy: entropy of the R parts (what follows w inside its eojeol: particles, endings, nothing).
-Compound runs (two or more morphemes) become `Compound` entries with their parts as the expression; a single
-unknown-word Hangul run becomes a plain noun. The cost is the run's own analysis cost (word + connection costs of
-its parts) minus a margin, so the entry beats the split it replaces.
+"""Patent user dictionary: noun / compound-noun candidates from a corpus (nouns.py), merged with a user's CSV,
+compiled to user.dic.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
-from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 from tqdm import tqdm
 
+from korpat_jax.corpus.readers import ReaderConfig
 from korpat_jax.errors import KorpatError
 from korpat_jax.tokenizer import dic_csv
-from korpat_jax.tokenizer.morphemes import FeatureAnalyzer, Morpheme, dictionary_hash, file_sha256, make_tagger
-from korpat_jax.tokenizer.sources import LineStats, expand_corpus, iter_lines, total_bytes
+from korpat_jax.tokenizer.morphemes import dictionary_hash, file_sha256, make_tagger
+from korpat_jax.tokenizer.nouns import Candidate, ExtractOptions, ExtractReport, extract_candidates
+from korpat_jax.tokenizer.sources import ReadStats, expand_corpus, iter_lines, total_bytes
 
-NOUN_TAGS = {"NNG", "NNP", "SL", "SH", "UNKNOWN"}
-INNER_TAGS = {"MM", "XPN", "XSN", "SN"}   # allowed between two nouns of a run (합성/세/제액)
-MAX_RUN_MORPHEMES = 6
-MAX_CANDIDATE_CHARS = 20
-COST_MARGIN = 200
-COST_CAP = 4000   # no entry costs more than a common noun
+__all__ = ["build_user_dictionary", "check_entries_win", "user_dic_path", "UserDicResult", "Candidate",
+           "ExtractOptions", "ExtractReport", "extract_candidates"]
 
-
-@dataclass
-class ExtractOptions:
-  min_count: int = 3
-  min_cohesion: float = 0.05
-  min_branching: float = 0.0   # nats; 0 keeps candidates seen with one R part only
-  max_chars: int = MAX_CANDIDATE_CHARS
-  max_tracked: int = 5_000_000   # distinct eojeols kept in memory before singletons are pruned
-
-
-@dataclass
-class Candidate:
-  surface: str
-  parts: tuple[tuple[str, str], ...]   # (surface, POS) of the morphemes
-  count: int = 0
-  inner_cost: int = 1 << 30
-  cohesion: float = 0.0
-  branching: float = 0.0
-
-  @property
-  def compound(self) -> bool:
-    return len(self.parts) > 1
-
-  def csv_row(self, ids: dic_csv.ContextIds) -> list[str]:
-    pos = "NNP" if all(p == "NNP" for _, p in self.parts) else "NNG"
-    jong = dic_csv.has_jongseong(self.surface) or "*"
-    if self.compound:
-      expr = "+".join(f"{s}/{'NNG' if p == 'UNKNOWN' else p}/*" for s, p in self.parts)
-      feature = (pos, "*", jong, self.surface, "Compound", "*", "*", expr)
-    else:
-      feature = (pos, "*", jong, self.surface, "*", "*", "*", "*")
-    cost = max(dic_csv.COST_MIN, min(self.inner_cost, COST_CAP) - COST_MARGIN)
-    return [self.surface, str(ids.lookup("left", feature)), str(ids.lookup("right", feature)), str(cost),
-            *feature]
-
-
-def _eojeol_runs(morphs: list[Morpheme], line: str):
-  """(eojeol, noun-run morphemes) for each eojeol of the line that starts with a noun run."""
-  groups: list[tuple[str, list[Morpheme]]] = []
-  pos = 0
-  for m in morphs:
-    at = line.find(m.surface, pos)
-    if at < 0:
-      return
-    if not groups or at == 0 or line[at - 1].isspace():
-      end = at
-      while end < len(line) and not line[end].isspace():
-        end += 1
-      groups.append((line[at:end], []))
-    groups[-1][1].append(m)
-    pos = at + len(m.surface)
-  for eojeol, ms in groups:
-    run: list[Morpheme] = []
-    for i, m in enumerate(ms[:MAX_RUN_MORPHEMES]):
-      inner_ok = run and m.pos in INNER_TAGS and i + 1 < len(ms) and ms[i + 1].pos in NOUN_TAGS
-      if m.pos not in NOUN_TAGS and not inner_ok:
-        break
-      run.append(m)
-    while run and run[-1].pos in INNER_TAGS:
-      run.pop()
-    if run:
-      yield eojeol, run
-
-
-def _is_candidate(run: list[Morpheme], surface: str, max_chars: int) -> bool:
-  if len(surface) < 2 or len(surface) > max_chars or not any("\uac00" <= c <= "\ud7a3" for c in surface):
-    return False
-  if len(run) == 1:
-    return run[0].unknown and all("\uac00" <= c <= "\ud7a3" for c in surface)
-  return True
-
-
-def extract_candidates(lines: Iterable[str], options: ExtractOptions | None = None,
-                       progress: tqdm | None = None) -> list[Candidate]:
-  """Score the noun runs of a corpus and keep those that pass the thresholds, best first."""
-  options = options or ExtractOptions()
-  analyzer = FeatureAnalyzer()
-  found: dict[str, Candidate] = {}
-  eojeols: Counter[str] = Counter()
-  for line in lines:
-    if progress is not None:
-      progress.update(len(line.encode("utf-8")) + 1)
-    for eojeol in line.split():
-      eojeols[eojeol] += 1
-    if len(eojeols) > options.max_tracked:   # bounded memory on big corpora: forget what was seen once
-      eojeols = Counter({e: n for e, n in eojeols.items() if n > 1})
-      found = {s: c for s, c in found.items() if c.count > 1}
-    for eojeol, run in _eojeol_runs(analyzer.analyse(line), line):
-      surface = "".join(m.surface for m in run)
-      if not eojeol.startswith(surface) or not _is_candidate(run, surface, options.max_chars):
-        continue
-      cand = found.get(surface)
-      if cand is None:
-        cand = found[surface] = Candidate(surface, tuple((m.surface, m.pos) for m in run))
-      cand.count += 1
-      cand.inner_cost = min(cand.inner_cost, run[0].first_cost + sum(m.cost for m in run[1:]))
-  found = {s: c for s, c in found.items() if c.count >= options.min_count}
-  # Second pass over the distinct eojeols: L counts for cohesion and R parts for branching entropy.
-  count_l: Counter[str] = Counter()
-  right_parts: dict[str, Counter[str]] = defaultdict(Counter)
-  first_chars = {s[0] for s in found}
-  for eojeol, n in eojeols.items():
-    if eojeol[0] not in first_chars:
-      continue
-    count_l[eojeol[0]] += n
-    for k in range(2, min(len(eojeol), options.max_chars) + 1):
-      prefix = eojeol[:k]
-      if prefix in found:
-        count_l[prefix] += n
-        right_parts[prefix][eojeol[k:]] += n
-  kept = []
-  for surface, cand in found.items():
-    cand.cohesion = (count_l[surface] / max(count_l[surface[0]], 1)) ** (1 / (len(surface) - 1))
-    rights = right_parts[surface]
-    total = sum(rights.values())
-    cand.branching = -sum(c / total * math.log(c / total) for c in rights.values()) if total else 0.0
-    if cand.cohesion >= options.min_cohesion and cand.branching >= options.min_branching:
-      kept.append(cand)
-  kept.sort(key=lambda c: (-c.count * c.cohesion, c.surface))
-  return kept
+VERBOSE_EXAMPLES = 30   # candidates listed per reason with `verbose`
 
 
 @dataclass
@@ -190,9 +59,13 @@ def check_entries_win(user_dic: str, csv_path: str, entries: int, sample: int = 
 def build_user_dictionary(corpus: str | list[str] | None, out_dir: str, user_csvs: Iterable[str] = (),
                           options: ExtractOptions | None = None, default_cost: int = 1000,
                           log: Callable[[str], None] = print, max_bad_shown: int = 20,
-                          quiet_compile: bool = False) -> UserDicResult:
+                          quiet_compile: bool = False, reader: ReaderConfig | None = None,
+                          verbose: bool = False) -> UserDicResult:
   """Merge user CSVs and corpus candidates (earlier sources win a (surface, POS) clash) into user.csv,
-  compile it to user.dic, and check on a sample that the entries win."""
+  compile it to user.dic, and check on a sample that the entries win.
+
+  `corpus`: paths, globs or directories, read as `prepare` reads them (`reader`). `verbose` logs every kept
+  candidate and the most frequent ones each threshold dropped."""
   out = Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
   user_csvs = list(user_csvs)
@@ -221,6 +94,7 @@ def build_user_dictionary(corpus: str | list[str] | None, out_dir: str, user_csv
       report.kept += 1
 
   corpus_files: list[str] = expand_corpus(corpus) if corpus else []
+  extract_report: ExtractReport | None = None
   with open(csv_path, "w", encoding="utf-8", newline="") as f:
     for path in user_csvs:
       report = dic_csv.RowReport(path)
@@ -230,11 +104,21 @@ def build_user_dictionary(corpus: str | list[str] | None, out_dir: str, user_csv
     if shown[0] > max_bad_shown:
       log(f"... {shown[0] - max_bad_shown} more bad rows not shown")
     if corpus_files:
-      stats = LineStats()
+      options = options or ExtractOptions()
+      stats = ReadStats()
+      extract_report = ExtractReport(limit=VERBOSE_EXAMPLES if verbose else 0)
       with tqdm(total=total_bytes(corpus_files), unit="B", unit_scale=True, desc="noun candidates",
                 disable=None) as bar:
-        candidates = extract_candidates(iter_lines(corpus_files, stats), options, bar)
-      log(f"corpus: {len(corpus_files)} files, {stats.summary()}")
+        candidates = extract_candidates(iter_lines(corpus_files, stats, reader, progress=bar), options,
+                                        extract_report)
+      log(f"corpus: {stats.summary()}")
+      log(extract_report.summary(options))
+      if verbose:
+        log("kept:")
+        for cand in candidates:
+          log(f"  {cand.describe()}")
+        for line in extract_report.details(options):
+          log(line)
       report = dic_csv.RowReport("corpus candidates", rows=len(candidates))
       add((cand.csv_row(ids) for cand in candidates), report, f)
       reports.append(report)
@@ -250,6 +134,7 @@ def build_user_dictionary(corpus: str | list[str] | None, out_dir: str, user_csv
   manifest = {
       "entries": entries, "from_corpus": from_corpus,
       "user_csvs": [os.path.abspath(p) for p in user_csvs], "corpus_files": len(corpus_files),
+      "corpus_candidates": extract_report.to_json(options) if extract_report else None,
       "rows": [r.summary() for r in reports],
       "user_dic_sha256": file_sha256(result.path), "system_dictionary_sha256": dictionary_hash(),
       "compile_seconds": round(result.seconds, 2), "compile_peak_rss_mb": round(result.peak_rss_mb, 1),

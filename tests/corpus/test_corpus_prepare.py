@@ -64,6 +64,10 @@ def test_bad_input_is_counted_with_places(prepared):
   assert raw["skipped"]["truncated_file"]["examples"][0].split(":")[0].endswith("f_truncated.txt.gz")
   assert raw["adjusted"]["long_sentence_cut"]["count"] == 1  # a 3,600-char run-on sentence
   assert raw["documents"] > 40  # the complete documents before the truncation were kept
+  # d_bad.txt: a marker-only document, one of a single undecodable line; e_bad.jsonl: a broken line
+  assert raw["documents_skipped"] == {"bad_json": 1, "empty_document": 1, "undecodable": 1}
+  assert raw["documents_read"] == raw["documents_written"] + 3 and raw["documents_written"] == raw["documents"]
+  assert raw["documents_adjusted"]["long_sentence_cut"] == 1
 
 
 def test_same_records_with_a_process_pool_and_on_rerun(prepared, corpus, tmp_path):
@@ -113,7 +117,9 @@ def test_beam_direct_runner_writes_the_same_records(prepared, corpus, tmp_path):
   out, raw = prepared
   manifest = run_beam(corpus, CONFIG, WordHashFactory(), str(tmp_path / "beam"))
   assert _shard_bytes(tmp_path / "beam") == _shard_bytes(out)
-  for key in ("splits", "documents", "sentences", "tokens", "tokens_truncated", "examples", "skipped", "adjusted"):
+  for key in ("splits", "documents", "documents_read", "documents_written", "documents_skipped", "documents_adjusted",
+              "sentences", "tokens", "tokens_read", "tokens_truncated", "special_tokens", "examples", "skipped",
+              "adjusted"):
     assert manifest[key] == raw[key], key
   assert manifest["prep"]["runner"] == "beam"
 

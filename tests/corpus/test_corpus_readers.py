@@ -89,9 +89,10 @@ def test_undecodable_lines_and_other_encodings(tmp_path):
   docs, stats = _read(path)
   assert [d.text for d in docs] == ["좋은 줄.\n다음 줄."]
   assert stats.skipped == {"undecodable_line": 1} and stats.where["undecodable_line"][0].startswith(f"{path}:2:")
+  assert docs[0].notes == ("undecodable_line",) and stats.documents_read == 1 and not stats.documents_skipped
   legacy = tmp_path / "cp949.txt"
   legacy.write_bytes("특허 문서이다.\n".encode("cp949"))
-  assert _read(legacy)[1].skipped == {"undecodable_line": 1}
+  assert _read(legacy)[1].skipped == {"undecodable_line": 1, "undecodable_file": 1}
   assert _read(legacy, encoding="cp949")[0][0].text == "특허 문서이다."
 
 

@@ -41,6 +41,14 @@ def test_long_text_is_chunked_but_complete():
   assert morphs[:9] == analyzer.morphs(unit)
 
 
+def test_feature_analysis_of_a_long_line_is_chunked_but_complete():
+  unit = "상기 질화갈륨층은 기판(110) 상에 형성된다. "
+  text = unit * (morphemes.MAX_CHUNK_CHARS // len(unit) * 2)
+  morphs = FeatureAnalyzer().analyse(text)
+  assert "".join(m.surface for m in morphs) == "".join(text.split())
+  assert all(m.left_id and m.right_id for m in morphs)
+
+
 def test_missing_dictionary_says_how_to_install(monkeypatch):
   real_import = builtins.__import__
 

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import gzip
 import json
+from pathlib import Path
 
 import pytest
 
+from korpat_jax.cli import main
 from korpat_jax.tokenizer import demo_corpus_files
 from korpat_jax.tokenizer.dic_csv import ContextIds, has_jongseong
-from korpat_jax.tokenizer.morphemes import make_tagger
+from korpat_jax.tokenizer.morphemes import FeatureAnalyzer, MorphAnalyzer, make_tagger
+from korpat_jax.tokenizer.nouns import noun_verdict
+from korpat_jax.tokenizer.sources import iter_lines
 from korpat_jax.tokenizer.userdic import ExtractOptions, build_user_dictionary, extract_candidates
 
 
@@ -79,3 +84,45 @@ def test_candidates_are_scored():
   assert cand.count == 8 and cand.compound
   assert 0 < cand.cohesion <= 1
   assert cand.branching > 1.0   # four different R parts: 을, 의, 은, nothing
+
+
+PATENT_SMALL = Path(__file__).parent / "data" / "patent_small.txt"   # 32 patent-style sentences
+
+
+def test_small_patent_corpus_finds_suffix_compounds():
+  # Mecab-ko ends 질화갈륨층 in 층/XSN and splits 구동부 as 구동+부, 구+동부 or 구동+부/VV depending on context:
+  # the L part of each eojeol is counted by its string, so all 16 occurrences count.
+  cands = {c.surface: c for c in extract_candidates(iter_lines([str(PATENT_SMALL)]))}
+  assert {"질화갈륨층", "반사방지막", "구동부", "전해질층"} <= set(cands)
+  assert cands["질화갈륨층"].count == 16
+  assert [p for _, p in cands["질화갈륨층"].parts] == ["NNG", "NNG", "XSN"]
+  assert "질화갈륨" not in cands   # the suffix is no longer cut off
+
+
+def test_not_compound_nouns():
+  analyzer = FeatureAnalyzer()
+  for word in ("화학적", "기판들", "기판상", "이영화", "형성하"):
+    assert noun_verdict(word, analyzer.analyse(word)), word
+  for word in ("전해질층", "반사방지막", "전극체", "이차전지"):
+    assert noun_verdict(word, analyzer.analyse(word)) == "", word
+  assert noun_verdict("기판", analyzer.analyse("기판")) == "single"
+
+
+def test_userdic_on_small_corpus_dir_verbose(tmp_path, capsys):
+  corpus = tmp_path / "corpus"
+  corpus.mkdir()
+  with gzip.open(corpus / "patents.txt.gz", "wt", encoding="utf-8") as f:
+    f.write(PATENT_SMALL.read_text(encoding="utf-8"))
+  rc = main(["tokenizer", "userdic", "--corpus", str(corpus), "--out", str(tmp_path / "ud"), "--verbose",
+             "--min-cohesion", "0.83"])
+  err = capsys.readouterr().err
+  assert rc == 0, err
+  assert "32 lines" in err
+  kept = err[err.index("kept:"):err.index("dropped,")]
+  assert "질화갈륨층 x16" in kept and "반사방지막 x5" in kept
+  assert "seen as a whole fewer than --min-count 3 times" in err and "활성층 x2" in err
+  cohesion = err[err.index("cohesion below --min-cohesion 0.83"):]
+  assert "전해질층 x6" in cohesion and "구동부 x" in cohesion
+  # the entries win in context, not only alone
+  morphs = MorphAnalyzer(str(tmp_path / "ud" / "user.dic")).morphs("상기 질화갈륨층의 표면에 반사방지막을 증착하였다.")
+  assert "질화갈륨층" in morphs and "반사방지막" in morphs

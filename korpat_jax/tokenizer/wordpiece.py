@@ -1,0 +1,116 @@
+"""The WordPiece half of the MWP tokenizer: the vocabulary file, and cased BERT WordPiece over morphemes.
+
+`BertWordPiece` owns the Rust `tokenizers` WordPiece (BERT's normalizer and pre-tokenizer, as transformers'
+`BertTokenizer(do_lower_case=False)`) and a cache of each morpheme's pieces. BERT's normalizer and pre-tokenizer act
+on characters and split at whitespace, so tokenizing the morphemes joined by spaces equals tokenizing each morpheme
+on its own: the pieces of a morpheme never depend on its neighbours, which is what makes the cache exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import NamedTuple, Sequence
+
+from tokenizers import Tokenizer, decoders
+from tokenizers.models import WordPiece
+from tokenizers.normalizers import BertNormalizer
+from tokenizers.pre_tokenizers import BertPreTokenizer
+
+from korpat_jax.errors import KorpatError
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+VOCAB_NAME = "vocab.txt"
+MAX_INPUT_CHARS_PER_WORD = 100   # BERT's WordPiece: longer words become [UNK]
+PIECE_CACHE_SIZE = 500_000       # distinct morphemes whose pieces are kept
+
+
+class Pieces(NamedTuple):
+  """The WordPiece tokens of one morpheme; offsets are (start, end) within the morpheme."""
+  ids: tuple[int, ...]
+  tokens: tuple[str, ...]
+  offsets: tuple[tuple[int, int], ...]
+
+
+def read_vocab(path: str | os.PathLike) -> list[str]:
+  with open(path, encoding="utf-8") as f:
+    vocab = [line.rstrip("\r\n") for line in f]
+  while vocab and vocab[-1] == "":
+    vocab.pop()
+  if list(vocab[:5]) != list(SPECIAL_TOKENS):
+    raise KorpatError(f"{path}: the first five tokens must be {', '.join(SPECIAL_TOKENS)} (ids 0-4)")
+  if len(set(vocab)) != len(vocab):
+    raise KorpatError(f"{path}: duplicate tokens in the vocabulary")
+  return vocab
+
+
+def vocab_sha256(vocab: Sequence[str]) -> str:
+  """The vocabulary's identity (vocab.txt's lines), recorded in tokenizer configs and record manifests."""
+  return hashlib.sha256("".join(t + "\n" for t in vocab).encode("utf-8")).hexdigest()
+
+
+def write_vocab(vocab: Sequence[str], path: str | os.PathLike) -> None:
+  with open(path, "w", encoding="utf-8", newline="\n") as f:
+    f.write("".join(token + "\n" for token in vocab))
+
+
+def bert_wordpiece(vocab: Sequence[str]) -> Tokenizer:
+  """The Rust tokenizer of transformers' BertTokenizer(do_lower_case=False): cased, no accent stripping."""
+  tok = Tokenizer(WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]",
+                            max_input_chars_per_word=MAX_INPUT_CHARS_PER_WORD))
+  tok.normalizer = BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False)
+  tok.pre_tokenizer = BertPreTokenizer()
+  tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)
+  tok.add_special_tokens(list(SPECIAL_TOKENS))   # already in the vocab: marks them special (decode skips them)
+  return tok
+
+
+class BertWordPiece:
+  """Cased BERT WordPiece over a fixed vocabulary, with the pieces of each morpheme cached."""
+
+  def __init__(self, vocab: Sequence[str]):
+    self.vocab = list(vocab)
+    if self.vocab[:5] != list(SPECIAL_TOKENS):
+      raise KorpatError(f"vocab: the first five tokens must be {', '.join(SPECIAL_TOKENS)}")
+    self._rust = bert_wordpiece(self.vocab)
+    self._cache: dict[str, Pieces] = {}
+    self._hash: str | None = None
+
+  @property
+  def size(self) -> int:
+    return len(self.vocab)
+
+  @property
+  def sha256(self) -> str:
+    if self._hash is None:
+      self._hash = vocab_sha256(self.vocab)
+    return self._hash
+
+  def pieces_of(self, morph: str) -> Pieces:
+    """The pieces of one morpheme (one call into Rust the first time, then from the cache)."""
+    pieces = self._cache.get(morph)
+    if pieces is None:
+      enc = self._rust.encode(morph, add_special_tokens=False)
+      pieces = Pieces(tuple(enc.ids), tuple(enc.tokens), tuple(enc.offsets))
+      if len(self._cache) >= PIECE_CACHE_SIZE:
+        self._cache.clear()
+      self._cache[morph] = pieces
+    return pieces
+
+  def pieces(self, morphs: Sequence[str]) -> list[Pieces]:
+    """`pieces_of` for each morpheme; the all-cached case (most texts of a long run) costs one dict lookup each."""
+    found = list(map(self._cache.get, morphs))
+    if None in found:
+      found = [p or self.pieces_of(m) for p, m in zip(found, morphs)]
+    return found
+
+  def token_to_id(self, token: str) -> int | None:
+    return self._rust.token_to_id(token)
+
+  def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
+    """`##` pieces rejoin their morpheme; morphemes stay space-separated."""
+    return self._rust.decode(list(ids), skip_special_tokens=skip_special_tokens)
+
+  def rust_tokenizer(self) -> Tokenizer:
+    """A fresh copy of the Rust tokenizer (to add a post-processor and save it, without touching this one)."""
+    return Tokenizer.from_str(self._rust.to_str())
