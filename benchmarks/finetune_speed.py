@@ -234,7 +234,27 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+  """Parses `argv`, measures, prints the tables; the calling process gets its affinity, OMP_WAIT_POLICY and torch
+  threads back afterwards (the tests call this in-process)."""
   args = parse_args(argv)
+  affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+  policy = os.environ.get("OMP_WAIT_POLICY")
+  torch_threads = sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None
+  try:
+    return measure(args)
+  finally:
+    if affinity is not None:
+      os.sched_setaffinity(0, affinity)
+    if policy is None:
+      os.environ.pop("OMP_WAIT_POLICY", None)
+    else:
+      os.environ["OMP_WAIT_POLICY"] = policy
+    if torch_threads is not None:
+      sys.modules["torch"].set_num_threads(torch_threads)
+
+
+def measure(args: argparse.Namespace) -> int:
+  """Builds both sides of every head, times them interleaved and prints the tables; 1 on a non-finite loss."""
   cpus = pin_cpus(args.threads)  # before JAX starts its CPU backend
   if args.omp_wait_policy and "torch" not in sys.modules:  # libgomp reads it once, when torch loads it
     os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy

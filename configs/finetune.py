@@ -59,7 +59,6 @@ def get_config(arg: str = "ner") -> ml_collections.ConfigDict:
       cpc_level="subclass",         # section | class | subclass | group | subgroup | none (any label set)
       long_text="head",             # head | head_tail | windows (logits averaged over overlapping windows)
       window_stride=128,            # NER and long_text=windows: tokens between window starts
-      tokenize_workers=1,           # processes for Mecab-ko when building the feature cache
       worker_count=0, prefetch=2,
   )
   c.optimizer = dict(learning_rate=1e-4, layerwise_lr_decay=0.8, weight_decay=0.01, warmup_fraction=0.1,
@@ -71,7 +70,7 @@ def get_config(arg: str = "ner") -> ml_collections.ConfigDict:
       eval_every=0,                 # 0: once per epoch (and at the end)
       checkpoint_every=0,           # 0: at every evaluation; the best by the task's main metric is kept too
       keep_checkpoints=1, async_checkpoints=True,
-      **config_lib.fault_handling_block(),
+      **config_lib.train_extras(),
   )
   c.head = dict(multi_label=False,          # cpc_multi: a sigmoid per label, not one softmax
                 multi_label_threshold=0.5,  # cpc_multi: a label is predicted at sigmoid >= threshold

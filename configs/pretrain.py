@@ -3,6 +3,9 @@ r"""ELECTRA pretraining configs. Variants through `get_config(arg)`:
   demo           small ELECTRA on the bundled Korean demo corpus, CPU-friendly; builds the demo tokenizer and
                  records under the workdir when they are absent.
       korpat-jax pretrain --config configs/pretrain.py:demo --workdir workdirs/demo
+  cpu            the demo's model on your own records (`korpat-jax prepare --seq-len 128`), vocab size taken from
+                 them, never builds demo data: a first run on your corpus on a CPU.
+      korpat-jax pretrain --config configs/pretrain.py:cpu --workdir runs/cpu --config.data.records_dir=records
   tiny           CI-sized model on the synthetic token stream (tests and benchmarks only).
       XLA_FLAGS=--xla_force_host_platform_device_count=16 \
       korpat-jax pretrain --config configs/pretrain.py:tiny --workdir /tmp/tiny
@@ -31,9 +34,10 @@ SIZES = {
 
 def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   variant = arg or "tiny"
-  if variant not in (*SIZES, "demo", "korpatelectra"):
-    raise ValueError(f"unknown variant {variant!r}; expected one of {[*SIZES, 'demo', 'korpatelectra']}")
-  size = {"demo": "tiny", "korpatelectra": "base"}.get(variant, variant)
+  variants = [*SIZES, "demo", "cpu", "korpatelectra"]
+  if variant not in variants:
+    raise ValueError(f"unknown variant {variant!r}; expected one of {variants}")
+  size = {"demo": "tiny", "cpu": "tiny", "korpatelectra": "base"}.get(variant, variant)
   layers, hidden, heads, ffn, emb, gen_frac, lr, batch, seq, steps = SIZES[size]
 
   c = ml_collections.ConfigDict()
@@ -54,7 +58,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
                      bias_correction=False, grad_clip_norm=1.0)
   c.train = dict(batch_size=batch, seq_len=seq, num_steps=steps, grad_accum_steps=1, log_every=100,
                  eval_every=0, eval_steps=20, checkpoint_every=10_000, keep_checkpoints=3, async_checkpoints=True,
-                 **config_lib.fault_handling_block())
+                 **config_lib.train_extras())
   c.data = dict(
       source="records",   # records (korpat-jax prepare output) | synthetic (tests and benchmarks only)
       records_dir="",     # may use {workdir}
@@ -75,13 +79,17 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
     c.optimizer.update(warmup_steps=5, bias_correction=True)
     c.train.update(log_every=5, checkpoint_every=10, keep_checkpoints=2)
     c.data.source = "synthetic"
-  elif variant == "demo":
+  elif variant in ("demo", "cpu"):
     c.model.update(vocab_size=8000, embedding_size=64, hidden_size=128, num_heads=2, intermediate_size=512,
                    generator_hidden_fraction=0.25, max_position_embeddings=128)
     c.optimizer.update(learning_rate=1e-3, warmup_steps=50, bias_correction=True)
     c.train.update(batch_size=32, seq_len=128, num_steps=300, log_every=20, eval_every=100, eval_steps=4,
                    checkpoint_every=100)
-    c.data.update(records_dir="{workdir}/data/records", build_demo=True)  # tokenizer: {workdir}/data/tokenizer
+    if variant == "demo":
+      c.data.update(records_dir="{workdir}/data/records", build_demo=True)  # tokenizer: {workdir}/data/tokenizer
+    else:  # the demo's sizes on your own records (seq_len 128): the vocab comes from them, nothing is built
+      c.model.vocab_size = -1
+      c.train.num_steps = 2000
   elif variant == "korpatelectra":
     c.model.vocab_size = 35_000
     c.model.dtype = "bfloat16"

@@ -12,6 +12,7 @@ import difflib
 import importlib.util
 import math
 import os
+import re
 from typing import Any, Sequence
 
 import ml_collections
@@ -39,6 +40,46 @@ def load(spec: str) -> ml_collections.ConfigDict:
   if not isinstance(config, ml_collections.ConfigDict):
     raise ConfigError(f"--config {spec}: get_config() returned {type(config).__name__}, not a ConfigDict")
   return config
+
+
+_COMMENTED = re.compile(r"(?:c\.)?(?:\w+\.)*(\w+)\s*=[^#\n]*#\s*(.+)$")
+
+
+def key_help(spec: str) -> dict[str, str]:
+  """Help text of config keys, from the trailing comments of the config file (`key=value,  # help`)."""
+  path = spec.partition(".py:")[0]
+  path = path if path.endswith(".py") else path + ".py"
+  found: dict[str, str] = {}
+  with open(path, encoding="utf-8") as f:
+    for line in f:
+      for match in _COMMENTED.finditer(line.strip()):
+        found.setdefault(match.group(1), match.group(2).strip())
+  return found
+
+
+def describe(config: ml_collections.ConfigDict, spec: str) -> str:
+  """Every key of the resolved config, `key = value`, with the variant's default where an override changed it,
+  and the help from the config file's comments."""
+  defaults = _flat(load(spec))
+  helps = key_help(spec)
+  lines = []
+  for key, value in _flat(config).items():
+    line = f"{key} = {value!r}"
+    if key in defaults and defaults[key] != value:
+      line += f"   (default {defaults[key]!r})"
+    hint = helps.get(key.split(".")[-1])
+    lines.append(f"{line:<60}  # {hint}" if hint else line)
+  return "\n".join(lines)
+
+
+def _flat(config: Any, prefix: str = "") -> dict[str, Any]:
+  out: dict[str, Any] = {}
+  for key, value in config.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      out.update(_flat(value, f"{prefix}{key}."))
+    else:
+      out[f"{prefix}{key}"] = value
+  return out
 
 
 def split_overrides(argv: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
@@ -112,9 +153,11 @@ def profile_block() -> dict[str, Any]:
   return dict(start_step=-1, num_steps=0, dump_hlo=False)
 
 
-def fault_handling_block() -> dict[str, Any]:
-  """Keys of the `train` block on faults (korpat_jax.nonfinite, the run-directory identity check)."""
+def train_extras() -> dict[str, Any]:
+  """Keys every task's `train` block has: on faults (korpat_jax.nonfinite, the run-directory identity check) and
+  extra metric sinks."""
   return dict(
+      loggers="",                    # extra metric sinks, "module:factory,..." (korpat_jax.metrics.ScalarSink)
       on_nonfinite="stop",           # stop | skip: a non-finite loss or gradient norm stops the run, or skips it
       max_nonfinite_in_a_row=10,     # skip: stop after this many skipped steps in a row
       allow_schedule_change=False,   # resume although num_steps / warmup / learning rate differ from the run's

@@ -18,7 +18,7 @@ import ml_collections
 import numpy as np
 
 from korpat_jax.errors import ConfigError
-from korpat_jax.objective import SpecialIds
+from korpat_jax.special_tokens import SpecialIds
 
 log = logging.getLogger("korpat_jax")
 
@@ -78,7 +78,7 @@ def make_input(config: ml_collections.ConfigDict, workdir: str, start_step: int)
   tokenizer_dir = tokenizer_dir or manifest.raw.get("tokenizer_dir") or None
   if tokenizer_dir and os.path.exists(os.path.join(tokenizer_dir, "vocab.txt")):
     _check_vocab(tokenizer_dir, manifest.vocab_hash, records_dir)
-  special = SpecialIds(**{k: manifest.special_ids[k] for k in ("pad", "unk", "cls", "sep", "mask")})
+  special = SpecialIds.from_mapping(manifest.special_ids)
   common = dict(global_batch_size=t.batch_size, worker_count=d.worker_count, prefetch=d.prefetch)
   train = input_pipeline.make_iterator(records_dir, split="train", seed=config.seed, shuffle=True, **common)
   has_eval = manifest.num_examples("eval") > 0

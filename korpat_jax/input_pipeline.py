@@ -30,6 +30,7 @@ import grain
 import numpy as np
 from array_record.python import array_record_module
 
+from korpat_jax import special_tokens
 from korpat_jax.corpus import records
 from korpat_jax.errors import KorpatError
 
@@ -202,10 +203,8 @@ class _ReadAndDecode(grain.transforms.Map):
     attention_mask[rows] = positions < lengths[:, None]
     input_ids = np.full((batch, self.seq_len), self.pad_id, dtype=np.int32)
     input_ids[attention_mask] = flat  # Row-major order of the mask = the records concatenated.
-    is_sep = input_ids == self.sep_id
-    first_sep = np.where(is_sep.any(axis=1), is_sep.argmax(axis=1), self.seq_len)
-    token_type_ids = (positions > first_sep[:, None]) & attention_mask
-    return {"input_ids": input_ids, "token_type_ids": token_type_ids.astype(np.int32),
+    token_type_ids = special_tokens.token_type_ids(input_ids, self.sep_id, attention_mask)
+    return {"input_ids": input_ids, "token_type_ids": token_type_ids,
             "attention_mask": attention_mask.astype(np.int32)}
 
   def _fail(self, key: int, what: str) -> None:

@@ -6,48 +6,98 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Mapping, Optional, Sequence
+import importlib
+from typing import Any, Mapping, Optional, Protocol, Sequence
 
 import jax
 
-from korpat_jax.errors import KorpatError
+from korpat_jax.errors import ConfigError, KorpatError
 
 log = logging.getLogger("korpat_jax")
 
+
+class ScalarSink(Protocol):
+  """Where logged scalars go. TensorBoard and metrics.jsonl are the defaults; `train.loggers` adds your own
+  (`module:factory`, called as `factory(workdir, config)`), e.g. a Weights & Biases sink:
+
+      class WandbSink:
+        def __init__(self, workdir, config): wandb.init(dir=workdir, config=config.to_dict())
+        def write(self, step, scalars, prefix): wandb.log({f"{prefix}/{k}": v for k, v in scalars.items()}, step=step)
+        def close(self): wandb.finish()
+  """
+
+  def write(self, step: int, scalars: Mapping[str, float], prefix: str) -> None: ...
+
+  def close(self) -> None: ...
+
+
+class TensorBoardSink:
+  def __init__(self, workdir: str, resume_step: int):
+    from tensorboardX import SummaryWriter
+    logdir = os.path.join(workdir, "tensorboard")
+    os.makedirs(logdir, exist_ok=True)
+    self.path = logdir
+    self._writer = SummaryWriter(logdir, purge_step=resume_step + 1 if resume_step else None)
+
+  def write(self, step: int, scalars: Mapping[str, float], prefix: str) -> None:
+    for name, value in scalars.items():
+      self._writer.add_scalar(f"{prefix}/{name}", float(value), step)
+    self._writer.flush()
+
+  def close(self) -> None:
+    self._writer.close()
+
+
+class JsonlSink:
+  """metrics.jsonl: one JSON object per logged step and split, for scripts."""
+
+  def __init__(self, workdir: str, resume_step: int):
+    self.path = os.path.join(workdir, "metrics.jsonl")
+    _truncate_jsonl(self.path, resume_step)
+    self._file = open(self.path, "a", encoding="utf-8")
+
+  def write(self, step: int, scalars: Mapping[str, float], prefix: str) -> None:
+    self._file.write(json.dumps({"split": prefix, "step": step, **{k: float(v) for k, v in scalars.items()}}) + "\n")
+    self._file.flush()
+
+  def close(self) -> None:
+    self._file.close()
+
+
+def load_sinks(specs: str, workdir: str, config: Any) -> list[ScalarSink]:
+  """`train.loggers`: comma-separated `module:factory` names of extra sinks."""
+  sinks = []
+  for spec in filter(None, (s.strip() for s in specs.split(","))):
+    module, _, name = spec.partition(":")
+    try:
+      factory = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as e:
+      raise ConfigError(f"config.train.loggers={spec!r}: cannot load it ({type(e).__name__}: {e})") from None
+    sinks.append(factory(workdir, config))
+  return sinks
 
 
 class MetricWriter:
   """Writes from process 0 only; other processes keep quiet."""
 
-  def __init__(self, workdir: str, resume_step: int = 0, console_keys: Sequence[str] = ("loss", "learning_rate")):
+  def __init__(self, workdir: str, resume_step: int = 0, console_keys: Sequence[str] = ("loss", "learning_rate"),
+               extra_sinks: Sequence[ScalarSink] = ()):
     """A resumed run first drops what the interrupted one logged after its last checkpoint (`resume_step`), so
     every step appears once. `console_keys` are the train scalars shown on the console line."""
     self.console_keys = tuple(console_keys)
-    self._writer = self._jsonl = None
+    self._sinks: list[ScalarSink] = []
     if jax.process_index() == 0:
-      from tensorboardX import SummaryWriter
-      logdir = os.path.join(workdir, "tensorboard")
-      os.makedirs(logdir, exist_ok=True)
-      self._writer = SummaryWriter(logdir, purge_step=resume_step + 1 if resume_step else None)
-      path = os.path.join(workdir, "metrics.jsonl")
-      _truncate_jsonl(path, resume_step)
-      self._jsonl = open(path, "a", encoding="utf-8")
+      self._sinks = [TensorBoardSink(workdir, resume_step), JsonlSink(workdir, resume_step), *extra_sinks]
 
   def write(self, step: int, scalars: Mapping[str, float], prefix: str = "train") -> None:
     """A write that fails (a full disk) stops the run with one line naming the file and the free space."""
-    if self._writer is None:
-      return
-    try:
-      for name, value in scalars.items():
-        self._writer.add_scalar(f"{prefix}/{name}", float(value), step)
-      self._writer.flush()
-      self._jsonl.write(json.dumps({"split": prefix, "step": step, **{k: float(v) for k, v in scalars.items()}})
-                        + "\n")
-      self._jsonl.flush()
-    except OSError as e:
-      from korpat_jax.checkpoint import free_space
-      raise KorpatError(f"{self._jsonl.name}: writing metrics failed ({e.strerror or e}; "
-                        f"{free_space(self._jsonl.name)})") from None
+    for sink in self._sinks:
+      try:
+        sink.write(step, scalars, prefix)
+      except OSError as e:
+        from korpat_jax.checkpoint import free_space
+        where = getattr(sink, "path", type(sink).__name__)
+        raise KorpatError(f"{where}: writing metrics failed ({e.strerror or e}; {free_space(str(where))})") from None
 
   def console(self, step: int, scalars: Mapping[str, float], prefix: str = "train", *, total: int = 0,
               keys: Optional[Sequence[str]] = None) -> None:
@@ -67,9 +117,8 @@ class MetricWriter:
     log.info("%s step %s: %s", prefix, where, " ".join(shown))
 
   def close(self) -> None:
-    if self._writer is not None:
-      self._writer.close()
-      self._jsonl.close()
+    for sink in self._sinks:
+      sink.close()
 
 
 def _duration(seconds: float) -> str:

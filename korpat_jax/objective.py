@@ -6,20 +6,12 @@ None of these functions touch parameters; `korpat_jax.train_step` wires them to 
 
 from __future__ import annotations
 
-import dataclasses
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-
-@dataclasses.dataclass(frozen=True)
-class SpecialIds:
-  pad: int = 0
-  unk: int = 1
-  cls: int = 2
-  sep: int = 3
-  mask: int = 4
+from korpat_jax.special_tokens import SpecialIds  # noqa: F401 - part of this module's API
 
 
 class Masked(NamedTuple):

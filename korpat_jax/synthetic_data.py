@@ -12,7 +12,7 @@ from typing import Iterator
 import jax
 import numpy as np
 
-from korpat_jax.objective import SpecialIds
+from korpat_jax.special_tokens import SpecialIds, token_type_ids
 
 FIRST_ORDINARY_ID = 5
 
@@ -50,6 +50,6 @@ class SyntheticTokenStream(Iterator[dict]):
     ids[:, 0] = self.special.cls
     ids[np.arange(b), first_sep] = self.special.sep
     ids[np.arange(b), lengths - 1] = self.special.sep
-    token_types = ((pos > first_sep[:, None]) & valid).astype(np.int32)
+    token_types = token_type_ids(ids, self.special.sep, valid)
     return {"input_ids": ids.astype(np.int32), "token_type_ids": token_types,
             "attention_mask": valid.astype(np.int32)}

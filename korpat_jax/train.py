@@ -26,7 +26,7 @@ from korpat_jax import config as config_lib
 from korpat_jax import distributed, input_pipeline, profiling, sharding, workdir as workdir_lib
 from korpat_jax.checkpoint import BROKEN, Checkpointer
 from korpat_jax.errors import ConfigError, KorpatError
-from korpat_jax.metrics import MetricWriter
+from korpat_jax.metrics import MetricWriter, load_sinks
 from korpat_jax.mfu import mfu, peak_flops_per_device
 from korpat_jax.nonfinite import NonFiniteGuard
 from korpat_jax.preemption import Preempted, StopRequests
@@ -83,7 +83,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task] 
     log.info("MFU is not defined on %r: no peak FLOP/s known for it", device_kind)
 
   # Loop.
-  writer = MetricWriter(workdir, resume_step=start_step, console_keys=task.console_keys)
+  writer = MetricWriter(workdir, resume_step=start_step, console_keys=task.console_keys,
+                        extra_sinks=load_sinks(config.train.loggers, workdir, config) if jax.process_index() == 0
+                        else ())
   best = _BestEval(workdir, task.main_metric, start_step)
   guard = NonFiniteGuard(config.train.on_nonfinite, config.train.max_nonfinite_in_a_row)
   profile = profiling.ProfileWindow(os.path.join(workdir, "profile"), config.profile.start_step,
@@ -329,11 +331,18 @@ def run_command(argv: Optional[Sequence[str]], prog: str, description: str, vari
       epilog="Any config key can be overridden: --config.train.batch_size=64 --config.model.dtype=bfloat16. "
              f"{variants} Rerunning the same command resumes from the latest checkpoint in --workdir.")
   parser.add_argument("--config", required=True, help="FILE.py:VARIANT, e.g. configs/pretrain.py:tiny")
-  parser.add_argument("--workdir", required=True, help="run directory: checkpoints, TensorBoard logs, profiles")
+  parser.add_argument("--workdir", help="run directory: checkpoints, TensorBoard logs, profiles (required to run)")
+  parser.add_argument("--print-config", action="store_true",
+                      help="print every key of the resolved config (with its default and help) and exit")
   args = parser.parse_args(rest)
-  setup_logging()
   config = config_lib.load(args.config)
   config_lib.apply_overrides(config, overrides)
+  if args.print_config:
+    print(config_lib.describe(config, args.config))
+    return 0
+  if not args.workdir:
+    parser.error("the following arguments are required: --workdir")
+  setup_logging()
   train(config, args.workdir)
   return 0
 

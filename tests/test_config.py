@@ -7,7 +7,7 @@ from korpat_jax.errors import ConfigError
 CONFIG = str(REPO / "configs" / "pretrain.py")
 
 
-@pytest.mark.parametrize("variant", ["tiny", "demo", "small", "base", "large", "korpatelectra"])
+@pytest.mark.parametrize("variant", ["tiny", "demo", "cpu", "small", "base", "large", "korpatelectra"])
 def test_every_variant_loads_and_validates(variant):
   config = config_lib.load(f"{CONFIG}:{variant}")
   if config.data.source == "records" and not config.data.records_dir:
@@ -110,3 +110,12 @@ def test_finetune_config_errors_name_the_key(tmp_path):
     make_task(config, str(tmp_path)).validate(16)
   with pytest.raises(ConfigError, match="unknown variant 'nerr'"):
     config_lib.load(f"{FINETUNE}:nerr")
+
+
+def test_print_config_lists_every_key_with_default_and_help(capsys):
+  from korpat_jax.train import main
+  assert main(["--config", f"{CONFIG}:demo", "--print-config", "--config.train.batch_size=64"]) == 0
+  out = capsys.readouterr().out.splitlines()
+  assert any(line.startswith("train.batch_size = 64") and "(default 32)" in line for line in out)
+  assert any(line.startswith("model.dtype = 'float32'") and "# compute dtype" in line for line in out)
+  assert len(out) == len(config_lib._flat(config_lib.load(f"{CONFIG}:demo")))

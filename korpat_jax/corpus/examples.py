@@ -25,6 +25,8 @@ from typing import Sequence
 
 import numpy as np
 
+from korpat_jax import special_tokens
+
 
 @dataclasses.dataclass(frozen=True)
 class PackingConfig:
@@ -99,7 +101,5 @@ def pack_document(sentences: Sequence[Sequence[int]], config: PackingConfig, rng
 
 
 def token_type_ids(ids: np.ndarray, sep_id: int) -> np.ndarray:
-  """0 up to and including the first [SEP], 1 after it (the records do not store token types)."""
-  ids = np.asarray(ids)
-  after_first_sep = np.cumsum(ids == sep_id, axis=-1) - (ids == sep_id)
-  return (after_first_sep > 0).astype(np.int32)
+  """The records do not store token types: korpat_jax.special_tokens' rule gives them."""
+  return special_tokens.token_type_ids(ids, sep_id)

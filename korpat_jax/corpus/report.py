@@ -116,10 +116,3 @@ class PrepStats:
         getattr(stats, kind)[reason] += entry["count"]
         stats.where[reason] = list(entry["examples"])
     return stats
-
-
-def merge_all(parts: list[PrepStats]) -> PrepStats:
-  total = PrepStats()
-  for part in parts:
-    total.merge(part)
-  return total

@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Protocol, Sequence
 
-SPECIAL_NAMES = ("pad", "unk", "cls", "sep", "mask")
+from korpat_jax import special_tokens
+
+SPECIAL_NAMES = special_tokens.NAMES
 
 
 class CorpusTokenizer(Protocol):
@@ -23,19 +25,6 @@ class CorpusTokenizer(Protocol):
 
 
 TokenizerFactory = Callable[[], CorpusTokenizer]
-
-
-@dataclasses.dataclass
-class FunctionTokenizer:
-  """A `Callable[[str], list[int]]` plus its vocab facts, as a CorpusTokenizer."""
-
-  encode: Callable[[str], list[int]]
-  vocab_size: int
-  vocab_hash: str
-  special_ids: dict[str, int]
-
-  def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
-    return [list(self.encode(t)) for t in texts]
 
 
 class _MWPAdapter:

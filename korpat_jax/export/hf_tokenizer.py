@@ -11,11 +11,12 @@ import os
 import shutil
 from typing import Mapping, Optional
 
+from korpat_jax import special_tokens
 from korpat_jax.errors import KorpatError
 from korpat_jax.workdir import write_json
 
 VOCAB_TXT = "vocab.txt"
-SPECIAL_TOKENS = {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"}
+SPECIAL_TOKENS = special_tokens.TOKEN_OF
 
 
 def read_vocab(path: str) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import sys
 from typing import Any, Mapping, Optional
 
@@ -35,8 +36,14 @@ class Exported:
   num_bytes: int
 
 
-def export(workdir: str, out: str, step: Optional[int] = None, part: Optional[str] = None) -> list[Exported]:
-  """Writes `out` (one model) or `out/discriminator` + `out/generator` (part "both")."""
+def export(workdir: str, out: str, step: Optional[int] = None, part: Optional[str] = None,
+           overwrite: bool = False) -> list[Exported]:
+  """Writes `out` (one model) or `out/discriminator` + `out/generator` (part "both"). A non-empty `out` is refused
+  unless `overwrite` (then it is emptied first): merging two exports would mix their files."""
+  if os.path.isdir(out) and os.listdir(out):
+    if not overwrite:
+      raise KorpatError(f"--out {out}: not empty; choose another directory or pass --overwrite to replace it")
+    shutil.rmtree(out)
   cfg, tokenizer_dir, special_ids = workdir_lib.read_model_info(workdir)
   task = read_task_info(workdir)
   if step is None and task is not None:

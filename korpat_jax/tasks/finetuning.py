@@ -233,8 +233,7 @@ class FineTuningTask(Task):
     """What the cached features of a file depend on: the file, the tokenizer, the data config and the label set
     (for training: the configured one, None when it is read from the file)."""
     c = self.config
-    data = {k: v for k, v in c.data.to_dict().items() if k not in (*SPLITS, "worker_count", "prefetch",
-                                                                    "tokenize_workers")}
+    data = {k: v for k, v in c.data.to_dict().items() if k not in (*SPLITS, "worker_count", "prefetch")}
     return {"file": features_lib.file_fingerprint(path), "vocab_sha256": self.tok.vocab_hash,
             "user_dic": (self.tok.config.get("user_dic") or {}).get("sha256"), "data": data,
             "seq_len": c.train.seq_len, "head": c.head.to_dict(), "task": self.name,

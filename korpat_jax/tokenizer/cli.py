@@ -41,7 +41,8 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
   g.add_argument("--encoding", default="utf-8", metavar="NAME", help="text encoding of the files, e.g. cp949")
   g.add_argument("--jsonl-fields", default=",".join(DEFAULT_JSONL_FIELDS), metavar="F1,F2",
                  help="JSONL fields joined into a document, in order (a field may be a list, e.g. claims)")
-  g.add_argument("--tsv-column", default="text", metavar="COLUMN", help="TSV text column: header name, or 0-based index (no header)")
+  g.add_argument("--tsv-column", default="text", metavar="COLUMN",
+                 help="TSV text column: header name, or 0-based index (no header)")
   g.add_argument("--max-document-chars", type=int, default=ReaderConfig.max_document_chars, metavar="N",
                  help="longer documents are read in parts, cut at line boundaries")
 

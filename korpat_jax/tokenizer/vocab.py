@@ -95,7 +95,8 @@ def train_tokenizer(corpus_files: list[str] | str, out_dir: str, vocab_size: int
   alphabet = sum(1 for t in vocab[5:] if len(t) == 1)
   config = {"training": {
       "corpus_files": [os.path.abspath(f) for f in files], "lines": stats.lines, "documents": stats.documents,
-      "undecodable_lines": stats.undecodable, "reader_skipped": stats.to_json()["skipped"], "vocab_size_requested": vocab_size, "limit_alphabet": limit_alphabet,
+      "undecodable_lines": stats.undecodable, "reader_skipped": stats.to_json()["skipped"],
+      "vocab_size_requested": vocab_size, "limit_alphabet": limit_alphabet,
       "min_frequency": min_frequency, "alphabet_size": alphabet, "tokenizers_version": _tokenizers_version(),
       "seconds": round(time.perf_counter() - start, 1)}}
   tok = MWPTokenizer(vocab, user_dic, config)

@@ -17,9 +17,10 @@ from tokenizers.models import WordPiece
 from tokenizers.normalizers import BertNormalizer
 from tokenizers.pre_tokenizers import BertPreTokenizer
 
+from korpat_jax import special_tokens
 from korpat_jax.errors import KorpatError
 
-SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+SPECIAL_TOKENS = special_tokens.TOKENS
 VOCAB_NAME = "vocab.txt"
 MAX_INPUT_CHARS_PER_WORD = 100   # BERT's WordPiece: longer words become [UNK]
 PIECE_CACHE_SIZE = 500_000       # distinct morphemes whose pieces are kept

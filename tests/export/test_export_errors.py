@@ -122,3 +122,13 @@ def test_name_mapping_is_one_to_one():
   assert {"electra.embeddings_project.weight", "electra.encoder.layer.1.attention.self.query.weight",
           "electra.encoder.layer.0.attention.output.LayerNorm.bias", "discriminator_predictions.dense_prediction.bias",
           "electra.embeddings.LayerNorm.weight"} <= names
+
+
+def test_export_refuses_a_non_empty_out_unless_overwrite(run_and_export, capsys, tmp_path):
+  workdir, out = run_and_export[0], str(tmp_path / "hf")
+  assert cli.main(["export", "--workdir", workdir, "--out", out]) == 0
+  (tmp_path / "hf" / "stale.txt").write_text("from another export")
+  message = _error(capsys, ["export", "--workdir", workdir, "--out", out])
+  assert "not empty" in message and "--overwrite" in message
+  assert cli.main(["export", "--workdir", workdir, "--out", out, "--overwrite"]) == 0
+  assert not (tmp_path / "hf" / "stale.txt").exists() and (tmp_path / "hf" / "config.json").exists()

