@@ -318,7 +318,8 @@ def measure(args: argparse.Namespace) -> int:
     print(f"| {head} | {type(run['peer']['model']).__name__} | {params:.2f} | {ours * 1e3:.1f} | "
           f"{theirs * 1e3:.1f} | {tokens / ours:,.0f} | {tokens / theirs:,.0f} | {theirs / ours:.2f}x |")
   print("\nLoss of the repeated batch over the timed steps:\n")
-  print("| head | korpat loss first -> last | HF loss first -> last | both finite and falling | setup incl. compile (s) |")
+  print("| head | korpat loss first -> last | HF loss first -> last | both finite and falling | "
+        "setup incl. compile (s) |")
   print("|---|---|---|---|---:|")
   finite = True
   for head, run in runs.items():

@@ -58,7 +58,7 @@ def get_config(arg: str = "ner") -> ml_collections.ConfigDict:
       text_fields="text", label_field="label", id_field="id", label_separator=";",
       cpc_level="subclass",         # section | class | subclass | group | subgroup | none (any label set)
       long_text="head",             # head | head_tail | windows (logits averaged over overlapping windows)
-      window_stride=128,            # NER and long_text=windows: tokens between window starts
+      window_stride=-1,             # NER and long_text=windows: tokens between window starts (-1: half a window)
       worker_count=0, prefetch=2,
   )
   c.optimizer = dict(learning_rate=1e-4, layerwise_lr_decay=0.8, weight_decay=0.01, warmup_fraction=0.1,

@@ -22,6 +22,7 @@ Any key can be overridden on the command line: `--config.train.batch_size=64`.
 import ml_collections
 
 from korpat_jax import config as config_lib
+from korpat_jax.model.config import ElectraConfig
 
 # layers, hidden, heads, FFN, embedding size, generator hidden fraction, lr, batch, seq, steps (electra.md)
 SIZES = {
@@ -44,14 +45,13 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   c.seed = 0
   c.init_from = ""  # a run directory (or `korpat-jax import-hf` output) whose params start this run
 
+  # The options (positions, dropout, eps, dtype, attention_impl, remat) are ElectraConfig's defaults:
+  #   dtype: compute dtype, "bfloat16" on GPU/TPU (params stay float32);
+  #   attention_impl: auto | xla | cudnn (cudnn needs bf16/fp16 and attention_dropout_rate=0).
   c.model = dict(
       vocab_size=35_000, embedding_size=emb, hidden_size=hidden, num_layers=layers, num_heads=heads,
       intermediate_size=ffn, generator_hidden_fraction=gen_frac, generator_layers_fraction=1.0,
-      max_position_embeddings=512, type_vocab_size=2, dropout_rate=0.1, attention_dropout_rate=0.1,
-      layer_norm_eps=1e-12, initializer_range=0.02,
-      dtype="float32",          # compute dtype; "bfloat16" on GPU/TPU (params stay float32)
-      attention_impl="auto",    # auto | xla | cudnn (cudnn needs bf16/fp16 and attention_dropout_rate=0)
-      remat=False,
+      **ElectraConfig.option_defaults(),
   )
   c.objective = dict(mask_prob=0.15, max_predictions=-1, temperature=1.0, disc_weight=50.0)  # -1: from seq_len
   c.optimizer = dict(learning_rate=lr, warmup_steps=10_000, weight_decay=0.01, b1=0.9, b2=0.999, eps=1e-6,

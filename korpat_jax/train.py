@@ -323,8 +323,10 @@ def setup_logging() -> None:
   logging.getLogger("absl").addFilter(_not_reraised)
 
 
-def run_command(argv: Optional[Sequence[str]], prog: str, description: str, variants: str) -> int:
-  """`PROG --config FILE.py:VARIANT --workdir W [--config.k=v ...]`: the pretrain and finetune commands."""
+def run_command(argv: Optional[Sequence[str]], prog: str, description: str, variants: str,
+                prepare: Optional[Callable[[ml_collections.ConfigDict, str], None]] = None) -> int:
+  """`PROG --config FILE.py:VARIANT --workdir W [--config.k=v ...]`: the pretrain and finetune commands.
+  `prepare(config, workdir)` runs before the trainer (the demo's data)."""
   rest, overrides = config_lib.split_overrides(list(argv or []))
   parser = argparse.ArgumentParser(
       prog=prog, description=description,
@@ -343,10 +345,14 @@ def run_command(argv: Optional[Sequence[str]], prog: str, description: str, vari
   if not args.workdir:
     parser.error("the following arguments are required: --workdir")
   setup_logging()
+  if prepare is not None:
+    prepare(config, args.workdir)
   train(config, args.workdir)
   return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+  from korpat_jax.corpus.demo import build_demo_if_absent
   return run_command(argv, "korpat-jax pretrain", "Pretrain (or resume pretraining) ELECTRA from a config.",
-                     "Variants of configs/pretrain.py: demo, tiny, small, base, large, korpatelectra.")
+                     "Variants of configs/pretrain.py: demo, cpu, tiny, small, base, large, korpatelectra.",
+                     prepare=build_demo_if_absent)

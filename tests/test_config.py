@@ -3,6 +3,7 @@ import pytest
 from helpers import REPO, pretrain_config
 from korpat_jax import config as config_lib
 from korpat_jax.errors import ConfigError
+from korpat_jax.tasks.pretraining import validate as validate_pretraining
 
 CONFIG = str(REPO / "configs" / "pretrain.py")
 
@@ -12,10 +13,10 @@ def test_every_variant_loads_and_validates(variant):
   config = config_lib.load(f"{CONFIG}:{variant}")
   if config.data.source == "records" and not config.data.records_dir:
     with pytest.raises(ConfigError, match="config.data.records_dir: required"):
-      config_lib.validate(config, 16)
+      validate_pretraining(config, 16)
     config.data.records_dir = "/data/records"
   devices = config.mesh.data if config.mesh.data > 0 else 16
-  config_lib.validate(config, devices)
+  validate_pretraining(config, devices)
 
 
 def test_korpatelectra_is_the_seed_run():
@@ -62,7 +63,7 @@ def test_bad_overrides_name_the_key(override, message):
 def test_validate_rejects_bad_values(key, value, message):
   config = pretrain_config("tiny", **{key: value})
   with pytest.raises(ConfigError) as e:
-    config_lib.validate(config, 16)
+    validate_pretraining(config, 16)
   assert message in str(e.value)
 
 
@@ -117,5 +118,5 @@ def test_print_config_lists_every_key_with_default_and_help(capsys):
   assert main(["--config", f"{CONFIG}:demo", "--print-config", "--config.train.batch_size=64"]) == 0
   out = capsys.readouterr().out.splitlines()
   assert any(line.startswith("train.batch_size = 64") and "(default 32)" in line for line in out)
-  assert any(line.startswith("model.dtype = 'float32'") and "# compute dtype" in line for line in out)
+  assert any(line.startswith("data.source = 'records'") and "# records (korpat-jax prepare output)" in line for line in out)
   assert len(out) == len(config_lib._flat(config_lib.load(f"{CONFIG}:demo")))

@@ -163,12 +163,12 @@ def test_bad_numbers_in_the_config_are_refused(tmp_path):
                      ("objective.disc_weight", float("nan"))):
     config = pretrain_config("tiny", **{key: value})
     with pytest.raises(ConfigError, match=f"config.{key}="):
-      config_lib.validate(config, 16)
+      validate_pretraining(config, 16)
   rest, overrides = config_lib.split_overrides(["--config.optimizer.learning_rate=1e999"])
   config = pretrain_config("tiny")
   config_lib.apply_overrides(config, overrides)
   with pytest.raises(ConfigError, match="config.optimizer.learning_rate=inf: must be a finite number"):
-    config_lib.validate(config, 16)
+    validate_pretraining(config, 16)
 
 
 # -- damaged checkpoints ------------------------------------------------------------------------------------------
@@ -348,9 +348,9 @@ def test_resuming_on_other_records_or_tokenizer_stops(tmp_path, demo_tok_dir):
 
 
 def test_vocab_size_must_match_the_records_and_demo_never_builds_outside_the_workdir(tmp_path):
-  from korpat_jax.tasks.pretraining import PretrainingTask
+  from korpat_jax.corpus.demo import build_demo_if_absent
   config = pretrain_config("demo", **{"data.records_dir": str(tmp_path / "typo" / "records")})
   with pytest.raises(ConfigError, match=r"config.data.records_dir=.*typo/records: no records there .* only under "
                                         r"--workdir"):
-    PretrainingTask(config, str(tmp_path / "w")).make_input(0)
+    build_demo_if_absent(config, str(tmp_path / "w"))
   assert not (tmp_path / "typo").exists()

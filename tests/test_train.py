@@ -128,7 +128,7 @@ def test_records_run_resumes_with_the_same_batches(demo_records, tmp_path):
   _, tokenizer_dir, _ = workdir_lib.read_model_info(str(full))
   assert tokenizer_dir == str(demo_records / "tokenizer")  # recorded from the manifest, for export
 
-  from korpat_jax.data_source import _check_vocab
+  from korpat_jax.pretraining_input import _check_vocab
   with pytest.raises(ConfigError, match="its vocab.txt is not the one that made the records"):
     _check_vocab(str(demo_records / "tokenizer"), "0" * 64, str(demo_records / "records"))
 

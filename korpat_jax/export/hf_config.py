@@ -89,12 +89,7 @@ def electra_config_from_hf(hf: Mapping[str, Any], source: str, discriminator: En
       embedding_size=int(hf.get("embedding_size", hf.get("hidden_size"))),
       discriminator=discriminator,
       generator=generator,
-      max_position_embeddings=int(hf.get("max_position_embeddings", 512)),
-      type_vocab_size=int(hf.get("type_vocab_size", 2)),
-      dropout_rate=float(hf.get("hidden_dropout_prob", 0.1)),
-      attention_dropout_rate=float(hf.get("attention_probs_dropout_prob", 0.1)),
-      layer_norm_eps=float(hf.get("layer_norm_eps", 1e-12)),
-      initializer_range=float(hf.get("initializer_range", 0.02)),
+      **{ours: type(default)(hf.get(theirs, default)) for ours, theirs, default in _HF_OPTIONS},
   )
 
 
@@ -112,6 +107,13 @@ def _expected_shapes(cfg: ElectraConfig, kind: str, num_labels: int) -> tuple[tu
   if kind in PRETRAINING_KINDS:
     flat = hf_names.in_layout(flat, LAYOUTS[kind])
   return tuple((path, tuple(leaf.shape)) for path, leaf in flat.items())
+
+
+# Our option -> HF config.json key; a missing key takes our default (ElectraConfig's, which are also HF's).
+_HF_OPTIONS = [(ours, theirs, ElectraConfig.option_defaults()[ours]) for ours, theirs in (
+    ("max_position_embeddings", "max_position_embeddings"), ("type_vocab_size", "type_vocab_size"),
+    ("dropout_rate", "hidden_dropout_prob"), ("attention_dropout_rate", "attention_probs_dropout_prob"),
+    ("layer_norm_eps", "layer_norm_eps"), ("initializer_range", "initializer_range"))]
 
 
 def _get(hf: Mapping[str, Any], key: str, source: str) -> Any:

@@ -40,6 +40,11 @@ class ElectraConfig:
   attention_impl: str = "auto"  # auto | xla | cudnn
   remat: bool = False  # rematerialise each encoder layer in the backward pass
 
+  @classmethod
+  def option_defaults(cls) -> dict[str, Any]:
+    """The fields with a default (everything but the sizes): the one place the model's defaults live."""
+    return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+
   @property
   def compute_dtype(self) -> jnp.dtype:
     return jnp.dtype(self.dtype)
@@ -54,20 +59,13 @@ class ElectraConfig:
     hidden, layers = int(model["hidden_size"]), int(model["num_layers"])
     gen_hidden = max(1, round(hidden * float(model["generator_hidden_fraction"])))
     gen_layers = max(1, round(layers * float(model.get("generator_layers_fraction", 1.0))))
+    options = {name: type(default)(model.get(name, default)) for name, default in cls.option_defaults().items()}
     return cls(
         vocab_size=int(model["vocab_size"]),
         embedding_size=int(model["embedding_size"]),
         discriminator=EncoderConfig(hidden, layers, int(model["num_heads"]), int(model["intermediate_size"])),
         generator=EncoderConfig(gen_hidden, gen_layers, max(1, gen_hidden // 64), 4 * gen_hidden),
-        max_position_embeddings=int(model.get("max_position_embeddings", 512)),
-        type_vocab_size=int(model.get("type_vocab_size", 2)),
-        dropout_rate=float(model.get("dropout_rate", 0.1)),
-        attention_dropout_rate=float(model.get("attention_dropout_rate", 0.1)),
-        layer_norm_eps=float(model.get("layer_norm_eps", 1e-12)),
-        initializer_range=float(model.get("initializer_range", 0.02)),
-        dtype=str(model.get("dtype", "float32")),
-        attention_impl=str(model.get("attention_impl", "auto")),
-        remat=bool(model.get("remat", False)),
+        **options,
     )
 
   def to_dict(self) -> dict[str, Any]:

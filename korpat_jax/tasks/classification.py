@@ -101,7 +101,7 @@ class ClassificationTask(FineTuningTask):
         head = room // 4
         ids = ids[:head] + ids[len(ids) - (room - head):]
       else:
-        spans = token_windows(len(ids), room, min(self.config.data.window_stride, room))
+        spans = token_windows(len(ids), room, self.window_stride(room))
         return [([cls, *ids[s:e], sep], [0] * (e - s + 2)) for s, e in spans]
     return [([cls, *ids, sep], [0] * (len(ids) + 2))]
 

@@ -225,6 +225,11 @@ class FineTuningTask(Task):
             "schedule": {"num_steps": self._num_steps, "warmup_fraction": o.warmup_fraction,
                          "learning_rate": o.learning_rate}}
 
+  def window_stride(self, window: int) -> int:
+    """data.window_stride, at most the window (-1: half of it, so every token has context on both sides)."""
+    stride = self.config.data.window_stride
+    return max(1, window // 2) if stride < 0 else max(1, min(stride, window))
+
   def decoder(self, split: features_lib.FeatureSplit) -> features_lib.PadAndStack:
     seq_pad, fixed = self.fields()
     return features_lib.PadAndStack(split.reader, self.config.train.seq_len, seq_pad, fixed)

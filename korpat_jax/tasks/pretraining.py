@@ -10,10 +10,12 @@ import logging
 from typing import Any, Iterable, Optional
 
 import jax
+import ml_collections
 import numpy as np
 
 from korpat_jax import config as config_lib, objective, workdir as workdir_lib
-from korpat_jax.data_source import TrainInput, make_input
+from korpat_jax.pretraining_input import TrainInput, make_input
+from korpat_jax.config import require
 from korpat_jax.errors import ConfigError
 from korpat_jax.mfu import training_flops_per_step
 from korpat_jax.model import ElectraConfig, ElectraPretrainer
@@ -25,13 +27,63 @@ from korpat_jax.train_step import create_train_state, make_eval_step, make_train
 log = logging.getLogger("korpat_jax")
 
 
+def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
+  """Checks the pretraining config's values that would otherwise fail deep inside JAX; `num_devices` is the global
+  device count."""
+  m, t, o, obj = config.model, config.train, config.optimizer, config.objective
+  config_lib.require_finite(config, ("model", "objective", "optimizer"))
+  config_lib.validate_fault_handling(t)
+  for block, keys in (("model", ("embedding_size", "hidden_size", "num_layers", "num_heads",
+                                 "intermediate_size")),
+                      ("train", ("batch_size", "seq_len", "num_steps", "grad_accum_steps", "log_every",
+                                 "checkpoint_every", "keep_checkpoints"))):
+    for key in keys:
+      require(config[block][key] > 0, f"config.{block}.{key}={config[block][key]}: must be > 0")
+  require(m.vocab_size > 0 or (m.vocab_size == -1 and config.data.source == "records"),
+           f"config.model.vocab_size={m.vocab_size}: must be > 0 (or -1: from the records' manifest)")
+  require(m.hidden_size % m.num_heads == 0,
+           f"config.model.num_heads={m.num_heads}: must divide model.hidden_size={m.hidden_size}")
+  require(0.0 < m.generator_hidden_fraction <= 1.0,
+           f"config.model.generator_hidden_fraction={m.generator_hidden_fraction}: must be in (0, 1]")
+  require(m.dtype in ("float32", "bfloat16", "float16"),
+           f"config.model.dtype={m.dtype!r}: expected float32, bfloat16 or float16")
+  require(m.attention_impl in ("auto", "xla", "cudnn"),
+           f"config.model.attention_impl={m.attention_impl!r}: expected auto, xla or cudnn")
+  if m.attention_impl == "cudnn":
+    require(m.dtype in ("bfloat16", "float16"),
+             f"config.model.attention_impl='cudnn': needs model.dtype bfloat16 or float16, not {m.dtype!r}")
+    require(m.attention_dropout_rate == 0.0,
+             f"config.model.attention_impl='cudnn': fused attention has no dropout; set "
+             f"model.attention_dropout_rate=0 (is {m.attention_dropout_rate})")
+  require(0.0 <= m.dropout_rate < 1.0 and 0.0 <= m.attention_dropout_rate < 1.0,
+           "config.model.dropout_rate / attention_dropout_rate: must be in [0, 1)")
+  require(t.seq_len <= m.max_position_embeddings,
+           f"config.train.seq_len={t.seq_len}: exceeds model.max_position_embeddings={m.max_position_embeddings}")
+  require(0.0 < obj.mask_prob < 1.0, f"config.objective.mask_prob={obj.mask_prob}: must be in (0, 1)")
+  require(obj.temperature > 0, f"config.objective.temperature={obj.temperature}: must be > 0")
+  require(o.learning_rate > 0, f"config.optimizer.learning_rate={o.learning_rate}: must be > 0")
+  for key in ("weight_decay", "grad_clip_norm", "eps"):
+    require(o[key] >= 0, f"config.optimizer.{key}={o[key]}: must be >= 0")
+  require(0 <= o.b1 < 1 and 0 <= o.b2 < 1, f"config.optimizer.b1/b2: must be in [0, 1) (are {o.b1}, {o.b2})")
+  require(o.warmup_steps >= 0, f"config.optimizer.warmup_steps={o.warmup_steps}: must be >= 0")
+  per_step = num_devices * t.grad_accum_steps
+  require(t.batch_size % per_step == 0,
+           f"config.train.batch_size={t.batch_size}: must divide by devices ({num_devices}) x "
+           f"train.grad_accum_steps ({t.grad_accum_steps})")
+  require(config.data.source in ("synthetic", "records"),
+           f"config.data.source={config.data.source!r}: expected records or synthetic")
+  if config.data.source == "records":
+    require(bool(config.data.records_dir), "config.data.records_dir: required when data.source='records'")
+  require(config.profile.num_steps >= 0, f"config.profile.num_steps={config.profile.num_steps}: must be >= 0")
+
+
 class PretrainingTask(Task):
   name = "pretraining"
   console_keys = ("loss", "gen_loss", "disc_loss", "gen_accuracy", "disc_accuracy", "disc_precision", "disc_recall",
                   "learning_rate")
 
   def validate(self, num_devices: int) -> None:
-    config_lib.validate(self.config, num_devices)
+    validate(self.config, num_devices)
 
   def make_input(self, start_step: int) -> TaskInput:
     config, t = self.config, self.config.train

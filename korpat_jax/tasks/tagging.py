@@ -41,7 +41,7 @@ class TaggingTask(FineTuningTask):
 
   def _windows(self, num_tokens: int) -> list[tuple[int, int]]:
     max_tokens = self.config.train.seq_len - 2
-    return ner.windows(num_tokens, max_tokens, min(self.config.data.window_stride, max_tokens))
+    return ner.windows(num_tokens, max_tokens, self.window_stride(max_tokens))
 
   def featurize(self, examples: Sequence[ner.NerExample], report: DataReport, labelled: bool
                 ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:

@@ -1,4 +1,4 @@
-"""What the trainer reads: prepared records through the Grain pipeline, or the synthetic stream (tests only).
+"""What pretraining reads: prepared records through the Grain pipeline, or the synthetic stream (tests only).
 
 Either way the trainer sees a `TrainInput`: an iterator of per-process numpy batches (made global by
 `input_pipeline.to_global`), the special token ids, and the object whose state goes into checkpoints.
@@ -61,16 +61,6 @@ def make_input(config: ml_collections.ConfigDict, workdir: str, start_step: int)
   from korpat_jax.corpus.records import read_manifest
   records_dir = resolve(d.records_dir, workdir)
   tokenizer_dir = resolve(d.tokenizer_dir, workdir)
-  if d.build_demo and not os.path.exists(os.path.join(records_dir, "manifest.json")):
-    if os.path.commonpath([records_dir, workdir]) != workdir:
-      raise ConfigError(f"config.data.records_dir={d.records_dir}: no records there (no manifest.json); the demo "
-                        "builds its data only under --workdir: leave data.records_dir at its default, or point it "
-                        "at prepared records")
-    from korpat_jax.corpus.demo import build_demo_data
-    demo_tokenizer = tokenizer_dir or os.path.join(os.path.dirname(records_dir), "tokenizer")
-    log.info("demo: building the tokenizer (%s) and records (%s) from the bundled corpus", demo_tokenizer,
-             records_dir)
-    build_demo_data(records_dir, demo_tokenizer, vocab_size=d.demo_vocab_size, seq_len=t.seq_len)
   manifest = read_manifest(records_dir)
   if manifest.seq_len != t.seq_len:
     raise ConfigError(f"config.train.seq_len={t.seq_len}: the records in {records_dir} have seq_len "
