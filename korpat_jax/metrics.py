@@ -11,6 +11,7 @@ from typing import Any, Mapping, Optional, Protocol, Sequence
 
 import jax
 
+from korpat_jax import files
 from korpat_jax.errors import ConfigError, KorpatError
 
 log = logging.getLogger("korpat_jax")
@@ -145,8 +146,7 @@ def _truncate_jsonl(path: str, last_step: int) -> None:
       if last_step and step <= last_step:
         kept.append(line if line.endswith("\n") else line + "\n")
   try:
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
+    with files.atomic_open(path) as f:
       f.writelines(kept)
-    os.replace(path + ".tmp", path)
   except OSError as e:
     raise KorpatError(f"{path}: rewriting the metrics log failed ({e.strerror or e})") from None

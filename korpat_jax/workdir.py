@@ -14,6 +14,7 @@ import logging
 import os
 from typing import Any, Mapping, Optional
 
+from korpat_jax import files
 from korpat_jax.errors import ConfigError, KorpatError
 from korpat_jax.model.config import ElectraConfig
 
@@ -70,12 +71,7 @@ def check_same_model(workdir: str, model: ElectraConfig) -> None:
                       + "; ".join(diffs) + "); use a new --workdir or the run's own config")
 
 
-def write_json(path: str, obj: Any) -> None:
-  """Atomically: a reader never sees half a file."""
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(obj, f, indent=2, ensure_ascii=False, default=str)
-  os.replace(tmp, path)
+write_json = files.write_json  # the run directory's JSON files are written atomically
 
 
 def read_json_if_exists(path: str) -> Optional[dict]:

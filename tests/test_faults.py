@@ -15,7 +15,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
@@ -24,6 +23,7 @@ from korpat_jax import workdir as workdir_lib
 from korpat_jax.checkpoint import Checkpointer
 from korpat_jax.errors import ConfigError, KorpatError
 from korpat_jax.nonfinite import NonFiniteError, NonFiniteGuard
+from korpat_jax.tasks.pretraining import validate as validate_pretraining
 from korpat_jax.preemption import PREEMPTED
 from korpat_jax.train import train
 

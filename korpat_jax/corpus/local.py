@@ -22,6 +22,7 @@ from typing import Any, Callable, Sequence
 from array_record.python import array_record_module
 from tqdm import tqdm
 
+from korpat_jax import files as files_lib
 from korpat_jax.corpus import manifest as manifest_lib
 from korpat_jax.corpus import records, shard_plan, writer
 from korpat_jax.corpus.pipeline import EVAL, TRAIN, EvalRule, PrepConfig, ScanSummary, batched_documents
@@ -120,9 +121,7 @@ class _SpillSink:
       os.replace(self.spill_path(split) + ".tmp", self.spill_path(split))
     done = {"path": self.path, "counts": dict(self.counts), "stats": self.stats.to_json()}
     marker = marker_path(self.work, self.index)
-    with open(marker + ".tmp", "w", encoding="utf-8") as f:
-      json.dump(done, f)
-    os.replace(marker + ".tmp", marker)
+    files_lib.write_json(marker, done, indent=None)
     return done
 
 
@@ -187,9 +186,8 @@ def _scan(pool, files: Sequence[str], work: str) -> ScanSummary:
   total = ScanSummary()
   for part in pool.map(_scan_task, list(files)):
     total = total.merge(part)
-  with open(path + ".tmp", "w", encoding="utf-8") as f:
-    json.dump({"documents": total.documents, "eval_documents": total.eval_documents, "min_hash": total.min_hash}, f)
-  os.replace(path + ".tmp", path)
+  files_lib.write_json(path, {"documents": total.documents, "eval_documents": total.eval_documents,
+                              "min_hash": total.min_hash}, indent=None)
   return total
 
 

@@ -22,6 +22,7 @@ import shutil
 from importlib import metadata
 from typing import Any, Sequence
 
+from korpat_jax import files as files_lib
 from korpat_jax.corpus import records
 from korpat_jax.corpus.pipeline import PrepConfig
 from korpat_jax.corpus.report import AccountingError, PrepStats
@@ -199,9 +200,5 @@ def build_manifest(*, files: Sequence[str], config: PrepConfig, tokenizer: Corpu
 
 def write_manifest(out_dir: str, manifest: dict[str, Any]) -> str:
   path = os.path.join(out_dir, records.MANIFEST)
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(manifest, f, ensure_ascii=False, indent=1)
-    f.write("\n")
-  os.replace(tmp, path)
+  files_lib.write_json(path, manifest, indent=1)
   return path

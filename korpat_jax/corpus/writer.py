@@ -9,6 +9,8 @@ from typing import Any, Iterable
 import numpy as np
 from array_record.python import array_record_module
 
+from korpat_jax import files
+
 # One record per chunk: Grain reads single records at random; larger groups would decode neighbours for nothing.
 SHARD_OPTIONS = "group_size:1"
 # Intermediate files are read sequentially, so they group and compress.
@@ -25,16 +27,15 @@ def sha256_file(path: str) -> str:
 
 def write_records(path: str, records: Iterable[bytes], options: str) -> int:
   """Write `records` to `path` atomically (temp name, then rename); returns the count."""
-  tmp = f"{path}.tmp-{os.getpid()}"
-  writer = array_record_module.ArrayRecordWriter(tmp, options)
   count = 0
-  try:
-    for record in records:
-      writer.write(record)
-      count += 1
-  finally:
-    writer.close()
-  os.replace(tmp, path)
+  with files.atomic_path(path) as tmp:
+    writer = array_record_module.ArrayRecordWriter(tmp, options)
+    try:
+      for record in records:
+        writer.write(record)
+        count += 1
+    finally:
+      writer.close()
   return count
 
 

@@ -23,7 +23,8 @@ import numpy as np
 from array_record.python import array_record_module
 
 from korpat_jax.input_pipeline import ShardReader
-from korpat_jax.workdir import read_json_if_exists, write_json
+from korpat_jax.files import write_json
+from korpat_jax.workdir import read_json_if_exists
 
 FORMAT = "korpat-finetune-features/1"
 FEATURE_INDEX = "feature_index"  # added by the decoder: the feature's position in its split, -1 for padding rows

@@ -7,7 +7,6 @@ are there; writes the format of W/eval/predictions.* to --output.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shutil

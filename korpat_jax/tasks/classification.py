@@ -9,7 +9,7 @@ document's labels, whose logits are averaged per document at evaluation.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import flax.linen as nn
 import jax
@@ -18,12 +18,12 @@ import numpy as np
 
 from korpat_jax import classification as cls_lib
 from korpat_jax.config import require
+from korpat_jax.files import write_jsonl
 from korpat_jax.finetune.report import DataReport
 from korpat_jax.model.heads import ElectraForSequenceClassification
 from korpat_jax.ner.align import windows as token_windows
 from korpat_jax.tasks.base import Batch, EvalResult
 from korpat_jax.tasks.finetuning import FineTuningTask
-from korpat_jax.tasks.tagging import write_jsonl
 
 LONG_TEXT = ("head", "head_tail", "windows")
 TOP_SCORES = 10  # labels with their probability in each prediction line

@@ -23,7 +23,7 @@ from korpat_jax.finetune.report import DataReport
 from korpat_jax.model.heads import ElectraForQuestionAnswering
 from korpat_jax.tasks.base import Batch, EvalResult
 from korpat_jax.tasks.finetuning import FineTuningTask, resolve_path
-from korpat_jax.workdir import write_json
+from korpat_jax.files import write_json
 
 SPAN_LABELS = ["start", "end"]
 

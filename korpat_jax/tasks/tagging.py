@@ -7,7 +7,6 @@ decoded back to character spans of the original text (korpat_jax.ner).
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
@@ -17,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from korpat_jax import ner
+from korpat_jax.files import write_jsonl
 from korpat_jax.finetune.report import DataReport
 from korpat_jax.model.heads import ElectraForTokenClassification
 from korpat_jax.tasks.base import Batch, EvalResult
@@ -128,12 +128,3 @@ class TaggingTask(FineTuningTask):
         if gold_units else {}
     return EvalResult(scores, write=lambda directory: write_jsonl(os.path.join(directory, self.predictions_file),
                                                                   rows))
-
-
-def write_jsonl(path: str, rows: Iterable[Mapping[str, Any]]) -> None:
-  """One JSON object a line, written to a temporary file and renamed: a reader never sees half a file."""
-  tmp = path + ".tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    for row in rows:
-      f.write(json.dumps(row, ensure_ascii=False) + "\n")
-  os.replace(tmp, path)

@@ -17,10 +17,10 @@ the original text.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
+from korpat_jax import files
 from korpat_jax.tokenizer.wordpiece import SPECIAL_TOKENS, BertWordPiece
 
 MODEL_MAX_LENGTH = 512
@@ -50,6 +50,6 @@ def write_hf_files(wordpiece: BertWordPiece, directory: str | os.PathLike) -> No
       "tokenize_chinese_chars": True, "do_basic_tokenize": True, "model_max_length": MODEL_MAX_LENGTH,
       "clean_up_tokenization_spaces": False, **names,
   }
-  (d / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-  (d / "special_tokens_map.json").write_text(json.dumps(names, indent=2) + "\n", encoding="utf-8")
-  (d / "PRESEGMENT.md").write_text(_PRESEGMENT_NOTE, encoding="utf-8")
+  files.write_json(d / "tokenizer_config.json", config)
+  files.write_json(d / "special_tokens_map.json", names)
+  files.write_text(d / "PRESEGMENT.md", _PRESEGMENT_NOTE)

@@ -16,6 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
+from korpat_jax import files
 from korpat_jax import __version__
 from korpat_jax.errors import KorpatError
 from korpat_jax.tokenizer.encoding import Encoding, LazySegments, Segment
@@ -144,7 +145,7 @@ class MWPTokenizer:
       if os.path.abspath(self.user_dic) != os.path.abspath(target):
         shutil.copyfile(self.user_dic, target)
       config["user_dic"]["path"] = "user.dic"
-    (d / CONFIG_NAME).write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    files.write_json(d / CONFIG_NAME, config)
 
   def save_hf(self, directory: str | os.PathLike) -> None:
     """`save` (with the user dictionary copied in) plus the files transformers' AutoTokenizer reads."""

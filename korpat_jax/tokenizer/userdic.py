@@ -4,7 +4,6 @@ compiled to user.dic.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Callable, Iterable
 
 from tqdm import tqdm
 
+from korpat_jax import files
 from korpat_jax.corpus.readers import ReaderConfig
 from korpat_jax.errors import KorpatError
 from korpat_jax.tokenizer import dic_csv
@@ -140,7 +140,7 @@ def build_user_dictionary(corpus: str | list[str] | None, out_dir: str, user_csv
       "compile_seconds": round(result.seconds, 2), "compile_peak_rss_mb": round(result.peak_rss_mb, 1),
       "entries_won_sample": round(won, 4), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
   }
-  (out / "userdic.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+  files.write_json(out / "userdic.json", manifest)
   log(f"wrote {result.path}: {entries} entries ({from_corpus} from the corpus), compiled in "
       f"{result.seconds:.1f}s, compiler peak RSS {result.peak_rss_mb:.0f} MB; {won:.1%} of sampled entries "
       f"come out as one morpheme")

@@ -86,7 +86,7 @@ def test_cpc_single_label_on_the_demo_set(pretrained, tmp_path):
 
 
 def test_cpc_multi_label_exports_as_multi_label(pretrained, tmp_path):
-  torch = pytest.importorskip("torch")
+  pytest.importorskip("torch")
   from transformers import ElectraForSequenceClassification
   from korpat_jax.export.to_hf import export
   metrics = _run(pretrained, tmp_path / "run", "cpc_multi_tiny", DEMO_SETS / "cpc_train.tsv",

@@ -31,7 +31,7 @@ def demo_ner_run(pretrained, tmp_path_factory):
   workdir = tmp_path_factory.mktemp("ner")
   train(_ner_config(pretrained, DEMO_SETS / "ner_train.tsv", DEMO_SETS / "ner_eval.tsv",
                     **{"data.test": str(DEMO_SETS / "ner_eval.tsv"), "train.num_steps": 40,
-                       "train.eval_every": 20}), str(workdir))
+                       "train.eval_every": 20, "train.keep_checkpoints": 2}), str(workdir))
   return workdir
 
 
@@ -143,3 +143,15 @@ def test_a_model_that_does_not_fit_the_init_stops_with_one_line(pretrained, tmp_
                        **{"train.seq_len": 512})
   with pytest.raises(ConfigError, match=r"config.train.seq_len=512: the model has max_position_embeddings 128"):
     train(config, str(tmp_path / "w2"))
+
+
+def test_a_checkpoint_without_its_data_iterator_is_moved_aside(demo_ner_run, tmp_path, caplog):
+  workdir = tmp_path / "run"
+  shutil.copytree(demo_ner_run, workdir)
+  shutil.rmtree(workdir / "checkpoints" / "40" / "data")  # the Grain position: resuming without it would silently
+  shutil.rmtree(workdir / "test")                          # restart the data stream
+  config = ml_collections.ConfigDict(json.load(open(workdir / "config.json")))
+  with caplog.at_level("WARNING", logger="korpat_jax"):
+    train(config, str(workdir))
+  assert "'data' item is missing" in caplog.text and (workdir / "checkpoints" / "_broken" / "40").is_dir()
+  assert (workdir / "checkpoints" / "40" / "data").is_dir()  # retrained from step 20 and saved again
