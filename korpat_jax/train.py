@@ -324,9 +324,10 @@ def setup_logging() -> None:
 
 
 def run_command(argv: Optional[Sequence[str]], prog: str, description: str, variants: str,
-                prepare: Optional[Callable[[ml_collections.ConfigDict, str], None]] = None) -> int:
+                prepare: Optional[Callable[[ml_collections.ConfigDict, str], None]] = None,
+                finish: Optional[Callable[[ml_collections.ConfigDict, str], None]] = None) -> int:
   """`PROG --config FILE.py:VARIANT --workdir W [--config.k=v ...]`: the pretrain and finetune commands.
-  `prepare(config, workdir)` runs before the trainer (the demo's data)."""
+  `prepare(config, workdir)` runs before the trainer (the demo's data), `finish` after it (the demo's probe)."""
   rest, overrides = config_lib.split_overrides(list(argv or []))
   parser = argparse.ArgumentParser(
       prog=prog, description=description,
@@ -348,11 +349,14 @@ def run_command(argv: Optional[Sequence[str]], prog: str, description: str, vari
   if prepare is not None:
     prepare(config, args.workdir)
   train(config, args.workdir)
+  if finish is not None and jax.process_index() == 0:
+    finish(config, args.workdir)
   return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
   from korpat_jax.corpus.demo import build_demo_if_absent
+  from korpat_jax.probe import print_probe
   return run_command(argv, "korpat-jax pretrain", "Pretrain (or resume pretraining) ELECTRA from a config.",
                      "Variants of configs/pretrain.py: demo, cpu, tiny, small, base, large, korpatelectra.",
-                     prepare=build_demo_if_absent)
+                     prepare=build_demo_if_absent, finish=print_probe)
