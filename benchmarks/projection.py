@@ -133,7 +133,8 @@ def markdown(run: dict, table: list[dict], args: argparse.Namespace) -> str:
            f"(generator + discriminator, shared embeddings), {run['steps']:,} steps x batch {run['batch']} x seq "
            f"{run['seq_len']} ({run['predictions']} predictions a sequence): {run['flops'] / 1e12:.1f} TFLOP a step "
            f"({run['flops'] * run['steps'] / 1e18:.1f} EFLOP in all). MFU assumed {args.mfu:.0%}.", "",
-           "| system | slowest link | per-device batch | grads | overlap | compute (ms) | all-reduce (ms) | step (ms) | "
+           "| system | slowest link | per-device batch | grads | overlap | compute (ms) | all-reduce (ms) | step (ms) "
+           "| "
            "scaling efficiency | days for the run | per-device batch for >= 90% (global) |",
            "|---|---|---:|---|---|---:|---:|---:|---:|---:|---|"]
   for r in table:

@@ -223,6 +223,20 @@ def build_korpat(args) -> dict[str, Any]:
           "special": stream.special if hasattr(stream, "special") else None}
 
 
+def other_prng_step(args: argparse.Namespace, impl: str):
+  """korpat's step with another jax_default_prng_impl (e.g. unsafe_rbg): a different random stream for masking,
+  dropout and sampling (not the same numbers, so not the trainer's math), timed beside the default threefry."""
+  import jax
+  jax.config.update("jax_default_prng_impl", impl)
+  try:
+    run = build_korpat(args)
+    side = KorpatStep(run)
+    side.train_step = run["steps"].train_step.lower(side.state, run["batch"]).compile()
+  finally:
+    jax.config.update("jax_default_prng_impl", "threefry2x32")
+  return side
+
+
 class KorpatStep:
   """One korpat-jax update per call (the compiled train step, state donated) on a fixed on-device batch."""
 
@@ -313,6 +327,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
   parser.add_argument("--total-steps", type=int, default=1000, help="the lr schedule's length (both sides)")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--quick", action="store_true", help="tiny sizes, batch 4 x 32, 2 steps, 1 round")
+  parser.add_argument("--also-prng", default="", help="also time korpat's step with this jax_default_prng_impl "
+                      "(rbg, unsafe_rbg): another random stream, for what threefry costs")
   args = parser.parse_args(argv)
   if args.quick:
     args.batch, args.seq_len, args.steps, args.rounds, args.warmup = 4, 32, 2, 1, 1
@@ -334,6 +350,8 @@ def main(argv: Optional[Sequence[str]] = None, extra_sides=None) -> int:
   special = run["special"] or SpecialIds()
   cfg = run["task"].model_config
   sides: dict[str, Any] = {"korpat-jax": KorpatStep(run)}
+  if args.also_prng:
+    sides[f"korpat-jax, {args.also_prng} PRNG"] = other_prng_step(args, args.also_prng)
   if extra_sides:
     sides.update(extra_sides(run))
   sides["PyTorch (HF modules)"] = TorchElectraStep(cfg, run["host"], special, run["obj"], run["opt"],

@@ -20,12 +20,14 @@ def _driver():
   return module
 
 
-def test_cpu_smoke_has_every_row_with_finite_numbers(tmp_path):
+def test_cpu_smoke_has_every_row_with_finite_numbers(tmp_path, request):
   gpu_bench = _driver()
   out = tmp_path / "out"
+  # XLA's compilation cache in pytest's cache folder: a rerun compiles only what changed (a first run takes longer).
+  cache = request.config.cache.mkdir("gpu_bench_xla_cache")
   env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable, "JAX_PLATFORMS": "cpu"}
-  done = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu.sh"), "--cpu-smoke"], env=env, cwd=REPO,
-                        capture_output=True, text=True, timeout=600)
+  done = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu.sh"), "--cpu-smoke", "--cache-dir", str(cache)],
+                        env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
   assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
   table = (out / "gpu.md").read_text()
