@@ -40,18 +40,11 @@ from typing import Any, Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from finetune_speed import pin_cpus  # noqa: E402 - the same pinning as the fine-tuning comparison
 
 QUICK = dict(num_layers=2, hidden_size=32, num_heads=2, intermediate_size=64, embedding_size=16, vocab_size=128)
-
-
-def pin_cpus(threads: int) -> list[int]:
-  """Restricts this process to its first `threads` schedulable cores; returns the cores it runs on."""
-  if not hasattr(os, "sched_setaffinity"):
-    return list(range(os.cpu_count() or 1))
-  cpus = sorted(os.sched_getaffinity(0))
-  if len(cpus) > threads:
-    os.sched_setaffinity(0, cpus[:threads])
-  return sorted(os.sched_getaffinity(0))
 
 
 def xla_pool_threads() -> int:
