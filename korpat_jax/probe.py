@@ -10,7 +10,6 @@ import sys
 from typing import Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from korpat_jax import workdir as workdir_lib
