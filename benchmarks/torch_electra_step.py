@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from finetune_speed import pin_cpus  # noqa: E402 - the same pinning as the fine-tuning comparison
+from finetune_speed import machine as cpu_description, pin_cpus  # noqa: E402 - shared with that comparison
 
 QUICK = dict(num_layers=2, hidden_size=32, num_heads=2, intermediate_size=64, embedding_size=16, vocab_size=128)
 
@@ -264,17 +264,12 @@ def interleave(sides: dict[str, Any], warmup: int, rounds: int, steps: int) -> d
 
 
 def machine() -> str:
-  model = ""
-  try:
-    with open("/proc/cpuinfo") as f:
-      model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
-  except OSError:
-    pass
+  """finetune_speed's CPU description plus the load average (the machine is shared)."""
   try:
     load = "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
   except OSError:
     load = ""
-  return f"{os.cpu_count()} CPUs ({model or 'unknown model'}), {load}"
+  return f"{cpu_description()}, {load}"
 
 
 def report(record: dict[str, dict[str, list]], descriptions: dict[str, str], batch: int, seq_len: int,

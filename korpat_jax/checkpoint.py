@@ -42,7 +42,8 @@ def free_space(path: str) -> str:
     return "free space unknown"
 
 
-def _first_line(error: BaseException) -> str:
+def error_line(error: BaseException) -> str:
+  """`Type: first line of the message`: what a one-line error quotes of a library's exception."""
   return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:300]}"
 
 
@@ -139,7 +140,7 @@ class Checkpointer:
 
   def _save_error(self, step: int, error: BaseException) -> KorpatError:
     path = os.path.join(self.directory, str(step))
-    return KorpatError(f"{path}: saving the checkpoint failed ({_first_line(error)}; {free_space(self.directory)}); "
+    return KorpatError(f"{path}: saving the checkpoint failed ({error_line(error)}; {free_space(self.directory)}); "
                        "earlier checkpoints are intact: free space and rerun to resume")
 
   def _write_checksums(self) -> None:
@@ -168,7 +169,7 @@ class Checkpointer:
     except FileNotFoundError:
       return None  # written before checksums, or killed before they were: the restore itself decides
     except (OSError, json.JSONDecodeError) as e:
-      return f"{CHECKSUMS} is unreadable ({_first_line(e)})"
+      return f"{CHECKSUMS} is unreadable ({error_line(e)})"
     found = file_checksums(directory)
     for rel, digest in sorted(expected.items()):
       if rel not in found:
@@ -225,9 +226,8 @@ class Checkpointer:
                                         metadata)
       state = self._manager.restore(step, args=ocp.args.Composite(**{STATE: ocp.args.StandardRestore(abstract)}))
     except Exception as e:  # Orbax raises many types for a truncated or foreign directory
-      first_line = (str(e).strip().splitlines() or [""])[0][:300]
       raise KorpatError(f"{item}: cannot read the checkpoint (partial, or not a korpat-jax train state?): "
-                        f"{type(e).__name__}: {first_line}") from None
+                        f"{error_line(e)}") from None
     state = state[STATE]
     if "params" not in state:
       raise KorpatError(f"{item}: the train state has no 'params' (keys: {sorted(state)})")

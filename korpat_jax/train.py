@@ -24,7 +24,7 @@ import numpy as np
 
 from korpat_jax import config as config_lib
 from korpat_jax import distributed, input_pipeline, profiling, sharding, workdir as workdir_lib
-from korpat_jax.checkpoint import BROKEN, Checkpointer
+from korpat_jax.checkpoint import BROKEN, Checkpointer, error_line
 from korpat_jax.errors import ConfigError, KorpatError
 from korpat_jax.metrics import MetricWriter, load_sinks
 from korpat_jax.mfu import mfu, peak_flops_per_device
@@ -274,7 +274,7 @@ def _restore(task: Task, ckpt: Checkpointer, steps: CompiledSteps, data: TaskInp
       try:
         state = ckpt.restore(step, steps.abstract_target(), data.checkpointable)
       except Exception as e:  # noqa: BLE001 - Orbax and tensorstore raise many types for damaged files
-        reason = f"unreadable: {type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
+        reason = f"unreadable: {error_line(e)}"
       else:
         finite = jax.tree.reduce(lambda a, b: a & b, jax.tree.map(lambda x: jnp.isfinite(x).all(), state.params))
         if bool(finite):
