@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command for the GPU numbers: ELECTRA-Base pretraining and fine-tuning train steps on one GPU (an H200), in
 # under 8 minutes, without network. Tables, the best row's HLO and a profiler trace land in $OUT (./gpu_out when
-# OUT is unset); see benchmarks/gpu_bench.py for the rows.
+# OUT is unset); see benchmarks/gpu_bench.py for the rows
+# (the code is in benchmarks/gpu/). gpu.json and gpu.md are rewritten as results come, so a timeout keeps them.
 #
 #   bash benchmarks/gpu.sh                  # on the GPU machine
 #   bash benchmarks/gpu.sh --cpu-smoke      # tiny sizes on CPU (tests/benchmarks/test_gpu_bench.py runs this)
@@ -28,6 +29,7 @@ if ! "$PYTHON" -c "import grain, array_record, ml_collections, mecab_ko, mecab_k
   fi
 fi
 export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1  # nothing here downloads; if something tried, it fails at once
 case " $* " in
   *" --cpu-smoke "*) ;;
   *) source launch/xla_gpu_flags.sh ;;  # the trainer's GPU flags and its 90% memory fraction

@@ -1,0 +1,10 @@
+"""The one-command GPU benchmark (benchmarks/gpu.sh, entry benchmarks/gpu_bench.py), by concern:
+
+  grid      the run profiles (GPU, CPU smoke) and the rows (cases) of the tables
+  build     one case's task, compiled-to-be step, initial state and batch
+  measure   compile, synchronised step timing, XLA's memory estimate, device memory, FLOPs, a row's numbers
+  worker    the process that builds, compiles and times every case interleaved, then writes HLO and a trace
+  search    the largest batch that fits: the prediction, the bounded probe search, the probe process
+  report    gpu.json and the Markdown tables, written after every change so a timeout still leaves results
+  cli       the arguments and the orchestrating process (worker, then probes)
+"""
