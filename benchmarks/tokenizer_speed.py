@@ -1,6 +1,12 @@
 """MWP tokenizer speed on one core vs bare Mecab-ko and the seed recipe; batch_encode on N cores; [UNK] rate.
 
-  python benchmarks/tokenizer_speed.py [--tokenizer DIR] [--runs 5] [--workers 2]
+  python benchmarks/tokenizer_speed.py [--tokenizer DIR] [--runs 5] [--workers 2] [--only patent|standard]
+
+Long patent sentences (issue 11, `--only patent` for this table alone): 2,000 generated claims and abstracts
+(benchmarks/patent_sentences.py, 150-250 characters), tokenized by the demo tokenizer and by one with a patent
+user dictionary of the generator's 20,000 compound nouns (its vocabulary trained on the demo corpus plus the
+warm-up text). Before each timed round the piece cache is set back to its state after a warm-up on 3,000 OTHER
+generated sentences, so every round meets the same unseen morphemes a long run would.
 
 Text: KorQuAD 1.0 dev contexts whole (abstract-length) and cut into sentences, and the held-out KLUE NER dev
 sentences 4500-4999 (both from ../shared/data), plus the bundled patent-style sentences. Tokenizer: DIR, or
@@ -19,9 +25,14 @@ import statistics
 import time
 from pathlib import Path
 
-from korpat_jax.tokenizer import MWPTokenizer, demo_corpus_files, train_tokenizer
+from korpat_jax.tokenizer import MWPTokenizer, build_user_dictionary, demo_corpus_files, train_tokenizer
 from korpat_jax.tokenizer.morphemes import make_tagger
 from korpat_jax.tokenizer.sources import iter_lines
+
+try:
+  from patent_sentences import patent_sentences, user_dictionary_csv, warmup_sentences
+except ImportError:   # imported as benchmarks.tokenizer_speed
+  from benchmarks.patent_sentences import patent_sentences, user_dictionary_csv, warmup_sentences
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
@@ -49,11 +60,11 @@ def klue_heldout() -> list[str]:
   return out[4500:]
 
 
-def seed_recipe(vocab_path: str):
+def seed_recipe(vocab_path: str, user_dic: str | None = None):
   """Mecab morphs (as konlpy's Mecab.morphs) + Google BERT's pure-Python WordPiece, do_lower_case=False."""
   from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
   bert = BertTokenizerLegacy(vocab_path, do_lower_case=False)
-  tagger = make_tagger()
+  tagger = make_tagger(user_dic)
 
   def encode(text: str) -> list[int]:
     morphs = [line.split("\t", 1)[0] for line in tagger.parse(text).split("\n")[:-2]]
@@ -61,12 +72,15 @@ def seed_recipe(vocab_path: str):
   return encode
 
 
-def cpu_rates(fns: dict, texts, runs) -> dict[str, float]:
+def cpu_rates(fns: dict, texts, runs, before=None) -> dict[str, float]:
   """Median sentences per CPU second of this process for each fn, measured in interleaved rounds (a shared
-  machine drifts; interleaving keeps the ratios fair). Also '<a>/<b>' medians of per-round ratios."""
+  machine drifts; interleaving keeps the ratios fair). Also '<a>/<b>' medians of per-round ratios.
+  `before()`, when given, runs untimed before each fn of each round."""
   rounds: dict[str, list[float]] = {name: [] for name in fns}
   for _ in range(runs):
     for name, fn in fns.items():
+      if before is not None:
+        before()
       start = time.process_time()
       for text in texts:
         fn(text)
@@ -105,12 +119,80 @@ def batch_cpu(tok: MWPTokenizer, texts: list[str], workers: int) -> tuple[float,
   return parent / len(texts), children / len(texts)
 
 
+def batch_figures(tok: MWPTokenizer, texts: list[str], workers: int, runs: int) -> dict[str, float]:
+  """batch_encode on `workers` processes vs encode in one, on ~400k characters: wall rates, CPU per sentence of
+  the parent and of the workers, and the rate projected on `workers` idle cores from that CPU time."""
+  big = texts * max(1, 400_000 // sum(map(len, texts)))
+  tok.batch_encode(big[:200], num_workers=workers)   # start the pool
+  one = wall_rate(lambda ts: [tok.encode(t).ids for t in ts], big, max(1, runs // 2))
+  many = wall_rate(lambda ts: tok.batch_encode(ts, num_workers=workers), big, max(1, runs // 2))
+  parent, children = batch_cpu(tok, big, workers)
+  return {"one": one, "many": many, "parent_ms": parent * 1e3, "workers_ms": children * 1e3,
+          "projected": 1 / max(parent, children / workers)}
+
+
+def patent_tokenizers(work: Path, warmup: list[str]) -> dict[str, str]:
+  """The demo tokenizer and one with a patent user dictionary of the generator's compounds (built when absent)."""
+  demo, patent = work / "demo", work / "patent_userdic"
+  if not (demo / "vocab.txt").is_file():
+    train_tokenizer(demo_corpus_files(), str(demo), vocab_size=8000, show_progress=False, log=lambda m: None)
+  if not (patent / "vocab.txt").is_file():
+    work.mkdir(parents=True, exist_ok=True)
+    csv = user_dictionary_csv(str(work / "patent_compounds.csv"))
+    build_user_dictionary(None, str(work / "userdic"), [csv], log=lambda m: None, quiet_compile=True)
+    warm_file = work / "warmup.txt"
+    warm_file.write_text("\n".join(warmup) + "\n", encoding="utf-8")
+    train_tokenizer(demo_corpus_files() + [str(warm_file)], str(patent), vocab_size=8000,
+                    user_dic_dir=str(work / "userdic"), show_progress=False, log=lambda m: None)
+  return {"demo tokenizer (no user dictionary)": str(demo), "patent user dictionary (20k compounds)": str(patent)}
+
+
+def patent_table(work: Path, runs: int, workers: int) -> None:
+  """The long patent sentences (issue 11): encode after a warm-up on other text, vs bare Mecab-ko and the seed."""
+  texts = patent_sentences(2000)
+  warmup = warmup_sentences(3000, texts)
+  chars = sum(map(len, texts)) / len(texts)
+  print(f"Long patent sentences: {len(texts)} measured ({chars:.0f} chars on average), {len(warmup)} other "
+        f"sentences for the warm-up; runs: {runs}, median\n")
+  print("| tokenizer | morphemes/sentence | unseen after warm-up | bare Mecab-ko (sent/s) | "
+        "MWPTokenizer.encode (sent/s) | encode / Mecab (>= 80%) | seed recipe (sent/s) | encode / seed (>= 2.4x) | "
+        f"encode + offsets (sent/s) | batch_encode {workers} procs vs 1 (wall) | batch_encode CPU ms/sent: "
+        f"parent, workers | batch_encode projected on {workers} idle cores (>= 1.8x) | ids identical |")
+  print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+  for name, directory in patent_tokenizers(work, warmup).items():
+    tok = MWPTokenizer.load(directory)
+    for text in warmup:
+      tok.encode(text).offsets
+    warm = tok.wordpiece.cache_state()
+    morphs = [m for t in texts for m in tok.segment(t).split(" ")]
+    unseen = sum(m not in warm[0] for m in morphs) / len(morphs)
+    seed = seed_recipe(str(Path(directory) / "vocab.txt"), tok.user_dic)
+    identical = [tok.encode(t).ids for t in texts] == [[tok.cls_id, *seed(t), tok.sep_id] for t in texts]
+    bare = make_tagger(tok.user_dic)
+    rates = cpu_rates({"bare": bare.parse, "ours": lambda t: tok.encode(t).ids,
+                       "offsets": lambda t: tok.encode(t).offsets, "seed": seed}, texts, runs,
+                      before=lambda: tok.wordpiece.restore_cache(warm))
+    b = batch_figures(tok, texts, workers, runs)
+    print(f"| {name} | {len(morphs) / len(texts):.0f} | {unseen:.1%} of morphemes | {rates['bare']:,.0f} | "
+          f"{rates['ours']:,.0f} | {rates['ours/bare']:.0%} | {rates['seed']:,.0f} | {rates['ours/seed']:.1f}x | "
+          f"{rates['offsets']:,.0f} | {b['many']:,.0f} vs {b['one']:,.0f} sent/s = {b['many'] / b['one']:.2f}x | "
+          f"{b['parent_ms']:.3f}, {b['workers_ms']:.3f} | {b['projected']:,.0f} sent/s = "
+          f"{b['projected'] / rates['ours']:.2f}x encode | {identical} |")
+    tok.close()
+  print()
+
+
 def main() -> None:
   parser = argparse.ArgumentParser()
   parser.add_argument("--tokenizer", default="/tmp/korpat_demo_tokenizer")
   parser.add_argument("--runs", type=int, default=5)
   parser.add_argument("--workers", type=int, default=2)
+  parser.add_argument("--only", choices=("patent", "standard"))
   args = parser.parse_args()
+  if args.only != "standard":
+    patent_table(Path(args.tokenizer).parent / "korpat_patent_bench", args.runs, args.workers)
+  if args.only == "patent":
+    return
   if not (Path(args.tokenizer) / "vocab.txt").is_file():
     train_tokenizer(demo_corpus_files(), args.tokenizer, vocab_size=8000, show_progress=False)
   tok = MWPTokenizer.load(args.tokenizer)
@@ -136,12 +218,9 @@ def main() -> None:
                        "offsets": lambda t: tok.encode(t).offsets, "seed": seed}, texts, args.runs)
     r_bare, r_ours, r_off, r_seed = rates["bare"], rates["ours"], rates["offsets"], rates["seed"]
     chars = sum(map(len, texts)) / len(texts)
-    big = texts * max(1, 400_000 // sum(map(len, texts)))
-    tok.batch_encode(big[:200], num_workers=args.workers)   # start the pool
-    r_one = wall_rate(lambda ts: [tok.encode(t).ids for t in ts], big, max(1, args.runs // 2))
-    r_many = wall_rate(lambda ts: tok.batch_encode(ts, num_workers=args.workers), big, max(1, args.runs // 2))
-    parent_cpu, worker_cpu = batch_cpu(tok, big, args.workers)
-    projected = 1 / max(parent_cpu, worker_cpu / args.workers)
+    b = batch_figures(tok, texts, args.workers, args.runs)
+    r_one, r_many, projected = b["one"], b["many"], b["projected"]
+    parent_cpu, worker_cpu = b["parent_ms"] / 1e3, b["workers_ms"] / 1e3
     unk = sum(ids.count(tok.unk_id) for ids in ours) / max(1, sum(len(ids) - 2 for ids in ours))
     print(f"| {name} | {len(texts)} | {chars:.0f} | {r_bare:,.0f} ({r_bare * chars:,.0f} chars/s) | "
           f"{r_ours:,.0f} ({r_ours * chars:,.0f} chars/s) | {rates['ours/bare']:.0%} | {r_seed:,.0f} | "

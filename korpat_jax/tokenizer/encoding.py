@@ -1,7 +1,7 @@
 """What `MWPTokenizer.encode` returns: ids now, tokens and character offsets of the ORIGINAL text on first access.
 
-A `Segment` keeps one text's morphemes and their WordPiece pieces until tokens or offsets are asked for; the
-corpus pipeline only reads ids and never pays for them.
+A `Segment` keeps one text's morphemes until tokens or offsets are asked for (their WordPiece pieces come from the
+wordpiece cache then); the corpus pipeline only reads ids and never pays for them.
 """
 
 from __future__ import annotations
@@ -10,42 +10,56 @@ from itertools import chain
 from typing import Iterator, Sequence
 
 from korpat_jax.tokenizer.morphemes import sanitize
-from korpat_jax.tokenizer.wordpiece import BertWordPiece, Pieces
+from korpat_jax.tokenizer.wordpiece import BertWordPiece
 
 _CLS, _SEP = "[CLS]", "[SEP]"
 
 
 class Segment:
-  """One encoded text: its morphemes, their pieces, how many tokens were kept, and the special tokens around."""
+  """One encoded text: its morphemes, how many tokens were kept, and the special tokens around. The morphemes'
+  pieces (tokens and offsets within each morpheme) are looked up on first use."""
 
-  __slots__ = ("text", "morphs", "pieces", "keep", "lead", "trail")
+  __slots__ = ("text", "morphs", "wordpiece", "keep", "lead", "trail")
 
-  def __init__(self, text: str, morphs: Sequence[str], pieces: Sequence[Pieces], keep: int, lead: int, trail: int):
-    self.text, self.morphs, self.pieces, self.keep, self.lead, self.trail = text, morphs, pieces, keep, lead, trail
+  def __init__(self, text: str, morphs: Sequence[str], wordpiece: BertWordPiece, keep: int, lead: int,
+               trail: int):
+    self.text, self.morphs, self.wordpiece = text, morphs, wordpiece
+    self.keep, self.lead, self.trail = keep, lead, trail
 
   @classmethod
   def from_joined(cls, wordpiece: BertWordPiece, text: str, joined: str, keep: int, lead: int,
                   trail: int) -> "Segment":
-    """Rebuild from a worker's segmentation (the pieces come from this process's cache)."""
-    morphs = joined.split(" ") if joined else []
-    return cls(sanitize(text), morphs, wordpiece.pieces(morphs), keep, lead, trail)
+    """Rebuild from a worker's segmentation."""
+    return cls(sanitize(text), joined.split(" ") if joined else [], wordpiece, keep, lead, trail)
 
   def tokens(self) -> list[str]:
-    tokens = list(chain.from_iterable(p.tokens for p in self.pieces))[:self.keep]
+    pieces = self.wordpiece.pieces(self.morphs)
+    tokens = list(chain.from_iterable(p.tokens for p in pieces))[:self.keep]
     return [_CLS] * self.lead + tokens + [_SEP] * self.trail
 
   def offsets(self) -> list[tuple[int, int]]:
-    text, n, pos = self.text, len(self.text), 0
-    offsets: list[tuple[int, int]] = [(0, 0)] * self.lead
-    for morph, piece in zip(self.morphs, self.pieces):
-      at = text.find(morph, pos)
+    """Each piece's span in the original text: its morpheme is found there after the previous one (MeCab's
+    surfaces are substrings of the text in order) and the piece's span within the morpheme is shifted."""
+    find, n, pos, todo = self.text.find, len(self.text), 0, self.keep
+    starts: list[int] = []
+    ends: list[int] = []
+    for morph, piece in zip(self.morphs, self.wordpiece.pieces(self.morphs)):
+      if todo <= 0:
+        break
+      at = find(morph, pos)
       if at < 0:   # cannot happen for MeCab surfaces; stay inside the text anyway
         at = min(pos, n)
-      offsets += [(min(at + s, n), min(at + e, n)) for s, e in piece.offsets]
+      spans = piece.offsets
+      if len(spans) == 1:
+        starts.append(min(at + spans[0][0], n))
+        ends.append(min(at + spans[0][1], n))
+      else:
+        starts += [min(at + s, n) for s, _ in spans]
+        ends += [min(at + e, n) for _, e in spans]
+      todo -= len(spans)
       pos = at + len(morph)
-      if len(offsets) >= self.keep + self.lead:
-        break
-    return offsets[:self.keep + self.lead] + [(0, 0)] * self.trail
+    del starts[self.keep:], ends[self.keep:]
+    return [(0, 0)] * self.lead + list(zip(starts, ends)) + [(0, 0)] * self.trail
 
 
 class LazySegments:

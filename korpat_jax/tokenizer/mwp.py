@@ -175,47 +175,49 @@ class MWPTokenizer:
     """The Mecab-ko pre-segmentation: morphemes joined by single spaces."""
     return self._analyzer.joined(sanitize(text))
 
-  def _analyse(self, text: str, joined: str | None = None):
-    """(sanitized text, morphemes, their pieces, all ids) of one text."""
+  def _analyse(self, text: str, joined: str | None = None) -> tuple[str, list[str], list[int]]:
+    """(sanitized text, morphemes, all ids) of one text."""
     if not isinstance(text, str):
       raise TypeError(f"text must be str, not {type(text).__name__}")
     clean = sanitize(text)
     if joined is None:
       joined = self._analyzer.joined(clean)
     morphs = joined.split(" ") if joined else []
-    pieces = self.wordpiece.pieces(morphs)
-    return clean, morphs, pieces, [i for p in pieces for i in p.ids]
+    return clean, morphs, self.wordpiece.ids(morphs)
 
   def encode(self, text: str, add_special_tokens: bool = True, max_length: int | None = None,
              truncation: bool = True, _joined: str | None = None) -> Encoding:
     specials = 2 if add_special_tokens else 0
     _check_max_length(max_length, specials)
-    clean, morphs, pieces, ids = self._analyse(text, _joined)
+    clean, morphs, ids = self._analyse(text, _joined)
     if truncation and max_length is not None and len(ids) + specials > max_length:
       del ids[max(max_length - specials, 0):]
     keep = len(ids)
     if add_special_tokens:
-      ids = [self.cls_id, *ids, self.sep_id]
-    return Encoding(ids, None, None, None, [Segment(clean, morphs, pieces, keep, specials // 2, specials // 2)])
+      ids.insert(0, self.cls_id)
+      ids.append(self.sep_id)
+    wp = self.wordpiece
+    return Encoding(ids, None, None, None, [Segment(clean, morphs, wp, keep, specials // 2, specials // 2)])
 
   def encode_pair(self, text_a: str, text_b: str, add_special_tokens: bool = True, max_length: int | None = None,
                   truncation: bool = True) -> Encoding:
     """[CLS] a [SEP] b [SEP] with token type ids 0 / 1; truncation drops from the longer side first."""
     specials = 3 if add_special_tokens else 0
     _check_max_length(max_length, specials)
-    clean_a, morphs_a, pieces_a, ids_a = self._analyse(text_a)
-    clean_b, morphs_b, pieces_b, ids_b = self._analyse(text_b)
+    clean_a, morphs_a, ids_a = self._analyse(text_a)
+    clean_b, morphs_b, ids_b = self._analyse(text_b)
+    wp = self.wordpiece
     n_a, n_b = len(ids_a), len(ids_b)
     if truncation and max_length is not None and n_a + n_b + specials > max_length:
       n_a, n_b = _truncate_pair(n_a, n_b, max(max_length - specials, 0))
     if add_special_tokens:
       ids = [self.cls_id, *ids_a[:n_a], self.sep_id, *ids_b[:n_b], self.sep_id]
       types = [0] * (n_a + 2) + [1] * (n_b + 1)
-      segments = [Segment(clean_a, morphs_a, pieces_a, n_a, 1, 1), Segment(clean_b, morphs_b, pieces_b, n_b, 0, 1)]
+      segments = [Segment(clean_a, morphs_a, wp, n_a, 1, 1), Segment(clean_b, morphs_b, wp, n_b, 0, 1)]
     else:
       ids = ids_a[:n_a] + ids_b[:n_b]
       types = [0] * n_a + [1] * n_b
-      segments = [Segment(clean_a, morphs_a, pieces_a, n_a, 0, 0), Segment(clean_b, morphs_b, pieces_b, n_b, 0, 0)]
+      segments = [Segment(clean_a, morphs_a, wp, n_a, 0, 0), Segment(clean_b, morphs_b, wp, n_b, 0, 0)]
     return Encoding(ids, types, None, None, segments)
 
   def decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
