@@ -3,7 +3,8 @@
 The pipeline is a Grain `MapDataset` of *batches*, not of records:
 
   batch index b -> `_HostBatchKeys` (which records; seeded shuffle, per epoch; this process's rows)
-               -> `_ReadAndDecode` (one batched read per shard, one vectorised decode and pad)
+               -> `_ReadAndDecode` (one batched read per shard, the ids sliced off each record's fixed proto header
+                  (records.py), one vectorised decode and pad)
                -> `to_iter_dataset` (thread prefetch) -> `mp_prefetch` (worker processes, optional).
 
 Global batch b is the slice [b*G, (b+1)*G) of one endless stream of record keys, where epoch e of the stream
@@ -187,13 +188,15 @@ class _ReadAndDecode(grain.transforms.Map):
   def map(self, keys: np.ndarray) -> dict[str, np.ndarray]:
     rows = np.flatnonzero(keys >= 0)
     data = self.reader.read(keys[rows])
-    nbytes = np.fromiter(map(len, data), dtype=np.int64, count=len(data))
+    joined = records.join_payloads(data, self.seq_len * self.dtype.itemsize)
+    if joined is None:
+      self._fail_first_bad(keys[rows], data)
+    nbytes, payloads = joined
     lengths = nbytes // self.dtype.itemsize
-    bad = (nbytes % self.dtype.itemsize != 0) | (lengths < 1) | (lengths > self.seq_len)
+    bad = (nbytes % self.dtype.itemsize != 0) | (lengths < 1)
     if bad.any():
-      i = int(np.argmax(bad))
-      self._fail(int(keys[rows[i]]), f"{nbytes[i]} bytes is not 1..{self.seq_len} {self.dtype.name} ids")
-    flat = np.frombuffer(b"".join(data), dtype=self.dtype)
+      self._fail_first_bad(keys[rows], data)
+    flat = np.frombuffer(payloads, dtype=self.dtype)
     if flat.size and flat.max() >= self.vocab_size:
       i = int(np.searchsorted(np.cumsum(lengths), int(np.argmax(flat >= self.vocab_size)), side="right"))
       self._fail(int(keys[rows[i]]), f"token id >= vocab size {self.vocab_size}")
@@ -210,6 +213,17 @@ class _ReadAndDecode(grain.transforms.Map):
   def _fail(self, key: int, what: str) -> None:
     path, position = self.reader.locate(key)
     raise KorpatError(f"{path}: record {position}: {what}")
+
+  def _fail_first_bad(self, keys: np.ndarray, data: list[bytes]) -> None:
+    """Decodes the records one at a time (the slow path, only on failure) to name the first bad one."""
+    for key, record in zip(keys.tolist(), data):
+      try:
+        n = len(records.decode_record(record, self.dtype))
+      except ValueError as e:
+        self._fail(key, str(e))
+      if not 1 <= n <= self.seq_len:
+        self._fail(key, f"{n} ids, not 1..{self.seq_len}")
+    raise AssertionError("join_payloads refused a batch of good records")
 
 
 def make_iterator(records_dir: str, *, split: str = "train", global_batch_size: int, seed: int,

@@ -23,7 +23,7 @@ from importlib import metadata
 from typing import Any, Sequence
 
 from korpat_jax import files as files_lib
-from korpat_jax.corpus import records
+from korpat_jax.corpus import records, tfds_metadata
 from korpat_jax.corpus.pipeline import PrepConfig
 from korpat_jax.corpus.report import AccountingError, PrepStats
 from korpat_jax.corpus.tokenizing import CorpusTokenizer
@@ -108,7 +108,8 @@ def _previous_identity(out_dir: str, state: dict[str, Any]) -> dict[str, Any] | 
 
 
 def _owned(name: str) -> bool:
-  return name in (records.MANIFEST, STATE, WORK_DIR) or ".array_record" in name
+  return (name in (records.MANIFEST, STATE, WORK_DIR, tfds_metadata.DATASET_INFO, tfds_metadata.FEATURES)
+          or ".array_record" in name)
 
 
 def claim_output_dir(out_dir: str, identity: dict[str, Any], overwrite: bool) -> bool:
@@ -199,6 +200,8 @@ def build_manifest(*, files: Sequence[str], config: PrepConfig, tokenizer: Corpu
 
 
 def write_manifest(out_dir: str, manifest: dict[str, Any]) -> str:
+  """The TFDS metadata, then `manifest.json`: written last, it marks the directory complete."""
+  tfds_metadata.write(out_dir, manifest)
   path = os.path.join(out_dir, records.MANIFEST)
   files_lib.write_json(path, manifest, indent=1)
   return path

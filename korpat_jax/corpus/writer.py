@@ -10,6 +10,7 @@ import numpy as np
 from array_record.python import array_record_module
 
 from korpat_jax import files
+from korpat_jax.corpus import records
 
 # One record per chunk: Grain reads single records at random; larger groups would decode neighbours for nothing.
 SHARD_OPTIONS = "group_size:1"
@@ -25,13 +26,13 @@ def sha256_file(path: str) -> str:
   return digest.hexdigest()
 
 
-def write_records(path: str, records: Iterable[bytes], options: str) -> int:
-  """Write `records` to `path` atomically (temp name, then rename); returns the count."""
+def write_records(path: str, encoded: Iterable[bytes], options: str) -> int:
+  """Write the `encoded` records to `path` atomically (temp name, then rename); returns the count."""
   count = 0
   with files.atomic_path(path) as tmp:
     writer = array_record_module.ArrayRecordWriter(tmp, options)
     try:
-      for record in records:
+      for record in encoded:
         writer.write(record)
         count += 1
     finally:
@@ -53,20 +54,23 @@ def shard_info(path: str, id_dtype: np.dtype) -> dict[str, Any]:
   reader = array_record_module.ArrayRecordReader(path)
   try:
     n = reader.num_records()
-    nbytes = sum(len(r) for r in reader.read(0, n)) if n else 0
+    nbytes = sum(records.payload_size(r) for r in reader.read(0, n)) if n else 0
   finally:
     reader.close()
   return {"file": os.path.basename(path), "examples": n, "tokens": nbytes // np.dtype(id_dtype).itemsize,
           "sha256": sha256_file(path)}
 
 
-def write_shard(path: str, records: Iterable[bytes], expected: int, id_dtype: np.dtype) -> dict[str, Any]:
+def write_shard(path: str, encoded: Iterable[bytes], expected: int, id_dtype: np.dtype) -> dict[str, Any]:
   """Write one shard unless a complete one (right record count) is already at `path`; returns its manifest entry."""
   if os.path.exists(path):
-    info = shard_info(path, id_dtype)
+    try:
+      info = shard_info(path, id_dtype)
+    except ValueError:  # not records of this schema: rewritten
+      info = {"examples": None}
     if info["examples"] == expected:
       return info
-  written = write_records(path, records, SHARD_OPTIONS)
+  written = write_records(path, encoded, SHARD_OPTIONS)
   if written != expected:
     raise RuntimeError(f"{path}: wrote {written} records, the plan says {expected}")
   return shard_info(path, id_dtype)

@@ -117,6 +117,8 @@ def test_beam_direct_runner_writes_the_same_records(prepared, corpus, tmp_path):
   out, raw = prepared
   manifest = run_beam(corpus, CONFIG, WordHashFactory(), str(tmp_path / "beam"))
   assert _shard_bytes(tmp_path / "beam") == _shard_bytes(out)
+  for name in ("dataset_info.json", "features.json"):  # the TFDS metadata (test_corpus_tfds.py reads it)
+    assert (tmp_path / "beam" / name).read_text() == open(os.path.join(out, name)).read(), name
   for key in ("splits", "documents", "documents_read", "documents_written", "documents_skipped", "documents_adjusted",
               "sentences", "tokens", "tokens_read", "tokens_truncated", "special_tokens", "examples", "skipped",
               "adjusted"):

@@ -232,8 +232,11 @@ def test_garbage_inside_a_shard_names_file_and_record(corpus, tmp_path, worker_c
 
 
 @pytest.mark.parametrize("bad_record,message", [
-    (b"\x02\x00\x03", f"3 bytes is not 1..{SEQ_LEN} uint16 ids"),
-    (records.encode_record([2] * (SEQ_LEN + 1), "<u2"), f"{2 * SEQ_LEN + 2} bytes is not 1..{SEQ_LEN} uint16 ids"),
+    (b"\x02\x00\x03\x00", "not a korpat-electra-records/2 record (a tf.train.Example with one bytes feature "
+                         "'input_ids')"),  # schema 1's bare ids
+    (records.record_header(3) + b"\x02\x00\x03", "3-byte payload is not a whole number of uint16 ids"),
+    (records.encode_record([2] * (SEQ_LEN + 1), "<u2"), f"{SEQ_LEN + 1} ids, not 1..{SEQ_LEN}"),
+    (records.encode_record([], "<u2"), f"0 ids, not 1..{SEQ_LEN}"),
     (records.encode_record([2, 1000, 3], "<u2"), "token id >= vocab size 1000"),
 ])
 def test_bad_record_names_file_and_record(corpus, tmp_path, bad_record, message):
