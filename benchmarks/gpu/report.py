@@ -66,12 +66,11 @@ def search_line(title: str, s: dict[str, Any], platform: str) -> str:
 
 
 def render(report: dict[str, Any], prof: Profile, cpu_smoke: bool) -> str:
-  """The Markdown tables of a report, complete or not: rows not (yet) measured say so."""
+  """The Markdown tables of a report, complete or not: rows not (yet) measured say so. No jax here: the
+  orchestrating process must never start a backend (it would take the device's memory from the worker)."""
   platform = report.get("platform", "unknown")
   smoke = " (CPU SMOKE RUN: tiny sizes, not a measurement)" if cpu_smoke else ""
-  from korpat_jax.mfu import peak_flops_per_device
   kind = report.get("device_kind", "unknown")
-  peak = peak_flops_per_device(kind)
   lines = [f"# korpat-jax train steps on {kind}{smoke}",
            "",
            f"{time.strftime('%Y-%m-%d %H:%M')}, jax {report.get('jax')}, commit {report.get('commit', 'unknown')}; "
@@ -79,7 +78,8 @@ def render(report: dict[str, Any], prof: Profile, cpu_smoke: bool) -> str:
            f"{report.get('budget_s', 0):.0f} s budget. bf16 compute, fp32 params; medians of {prof.rounds} "
            f"interleaved rounds x {prof.steps} synchronised steps after {prof.warmup} warm-up; MFU = analytic FLOPs "
            "(korpat_jax.mfu; the vocab-all row counts its projection at every position) / step / "
-           f"{_num(peak, '.0f', 1e-12)} TFLOP/s; memory = XLA's buffer assignment of the step (state + temporaries).",
+           f"{_num(report.get('peak_flops'), '.0f', 1e-12)} TFLOP/s; memory = XLA's buffer assignment of the step "
+           "(state + temporaries).",
            "", *ROW_HEADER]
   rows = report.get("rows", {})
   lines += [row_line(name, rows.get(name, {"status": "not run"}), platform) for name in table_order(prof)]

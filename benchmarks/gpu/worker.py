@@ -143,12 +143,14 @@ def best_artifacts(runs: dict[str, dict[str, Any]], report: dict[str, Any], prof
 def worker(args: argparse.Namespace) -> int:
   prof = profile(args.cpu_smoke)
   import jax
+  from korpat_jax.mfu import peak_flops_per_device
   setup_jax(args.cache_dir)
   device = jax.devices()[0]
   on_cpu = device.platform == "cpu"
   out = Path(args.out)
   report: dict[str, Any] = {"device_kind": device.device_kind, "platform": device.platform, "jax": jax.__version__,
-                            "commit": commit(), "started": args.started or time.time(), "budget_s": args.budget_s,
+                            "peak_flops": peak_flops_per_device(device.device_kind), "commit": commit(),
+                            "started": args.started or time.time(), "budget_s": args.budget_s,
                             "rows": {}, "files": {}, "notes": []}
   rows, notes = report["rows"], report["notes"]
 
