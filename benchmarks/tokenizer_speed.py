@@ -12,7 +12,8 @@ Text: KorQuAD 1.0 dev contexts whole (abstract-length) and cut into sentences, a
 sentences 4500-4999 (both from ../shared/data), plus the bundled patent-style sentences. Tokenizer: DIR, or
 the 8k demo tokenizer trained on the bundled corpus (built when absent). One-core figures use process CPU time
 (the machine may be shared) in interleaved rounds; batch_encode is timed on the wall clock and, for a machine
-shared with other jobs, projected from the CPU time of the parent and of the workers. Prints Markdown tables.
+shared with other jobs, projected from the CPU time of the parent and of the workers (`projected_rate`: the
+parent and the workers share as many cores as there are workers). Prints Markdown tables.
 """
 
 from __future__ import annotations
@@ -128,7 +129,14 @@ def batch_figures(tok: MWPTokenizer, texts: list[str], workers: int, runs: int) 
   many = wall_rate(lambda ts: tok.batch_encode(ts, num_workers=workers), big, max(1, runs // 2))
   parent, children = batch_cpu(tok, big, workers)
   return {"one": one, "many": many, "parent_ms": parent * 1e3, "workers_ms": children * 1e3,
-          "projected": 1 / max(parent, children / workers)}
+          "projected": projected_rate(parent, children, workers)}
+
+
+def projected_rate(parent: float, children: float, workers: int, cores: int | None = None) -> float:
+  """Sentences/s on `cores` idle cores (default: as many as workers) from CPU seconds per sentence: the parent
+  and the workers each need their share, and together they share the cores."""
+  cores = cores or workers
+  return 1 / max(parent, children / workers, (parent + children) / cores)
 
 
 def patent_tokenizers(work: Path, warmup: list[str]) -> dict[str, str]:

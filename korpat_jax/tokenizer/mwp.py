@@ -33,6 +33,7 @@ __all__ = ["MWPTokenizer", "Encoding", "presegment", "SPECIAL_TOKENS", "CONFIG_N
 
 CONFIG_NAME = "mwp_tokenizer.json"
 FORMAT_VERSION = 1
+MIN_CHUNK, MAX_CHUNK = 128, 4096   # texts per batch_encode task
 
 
 def _check_max_length(max_length: int | None, specials: int) -> None:
@@ -175,37 +176,47 @@ class MWPTokenizer:
     """The Mecab-ko pre-segmentation: morphemes joined by single spaces."""
     return self._analyzer.joined(sanitize(text))
 
-  def _analyse(self, text: str, joined: str | None = None) -> tuple[str, list[str], list[int]]:
-    """(sanitized text, morphemes, all ids) of one text."""
+  def _analyse(self, text: str) -> tuple[str, str, list[str], list[int]]:
+    """(sanitized text, segmentation, morphemes, all ids) of one text."""
     if not isinstance(text, str):
       raise TypeError(f"text must be str, not {type(text).__name__}")
     clean = sanitize(text)
-    if joined is None:
-      joined = self._analyzer.joined(clean)
+    joined = self._analyzer.joined(clean)
     morphs = joined.split(" ") if joined else []
-    return clean, morphs, self.wordpiece.ids(morphs)
+    return clean, joined, morphs, self.wordpiece.ids(morphs)
 
-  def encode(self, text: str, add_special_tokens: bool = True, max_length: int | None = None,
-             truncation: bool = True, _joined: str | None = None) -> Encoding:
+  def _encoded(self, text: str, add_special_tokens: bool, max_length: int | None, truncation: bool):
+    """`_analyse` with the ids cut to `max_length` and the special tokens added; also how many were kept."""
     specials = 2 if add_special_tokens else 0
     _check_max_length(max_length, specials)
-    clean, morphs, ids = self._analyse(text, _joined)
+    clean, joined, morphs, ids = self._analyse(text)
     if truncation and max_length is not None and len(ids) + specials > max_length:
       del ids[max(max_length - specials, 0):]
     keep = len(ids)
     if add_special_tokens:
       ids.insert(0, self.cls_id)
       ids.append(self.sep_id)
-    wp = self.wordpiece
-    return Encoding(ids, None, None, None, [Segment(clean, morphs, wp, keep, specials // 2, specials // 2)])
+    return clean, joined, morphs, ids, keep
+
+  def encode(self, text: str, add_special_tokens: bool = True, max_length: int | None = None,
+             truncation: bool = True) -> Encoding:
+    clean, _, morphs, ids, keep = self._encoded(text, add_special_tokens, max_length, truncation)
+    lead = 1 if add_special_tokens else 0
+    return Encoding(ids, None, None, None, [Segment(clean, morphs, self.wordpiece, keep, lead, lead)])
+
+  def ids_and_segmentation(self, text: str, add_special_tokens: bool = True, max_length: int | None = None,
+                           truncation: bool = True) -> tuple[list[int], str]:
+    """`encode(...).ids` and `segment(text)` from one analysis, without building an Encoding (batch workers)."""
+    _, joined, _, ids, _ = self._encoded(text, add_special_tokens, max_length, truncation)
+    return ids, joined
 
   def encode_pair(self, text_a: str, text_b: str, add_special_tokens: bool = True, max_length: int | None = None,
                   truncation: bool = True) -> Encoding:
     """[CLS] a [SEP] b [SEP] with token type ids 0 / 1; truncation drops from the longer side first."""
     specials = 3 if add_special_tokens else 0
     _check_max_length(max_length, specials)
-    clean_a, morphs_a, ids_a = self._analyse(text_a)
-    clean_b, morphs_b, ids_b = self._analyse(text_b)
+    clean_a, _, morphs_a, ids_a = self._analyse(text_a)
+    clean_b, _, morphs_b, ids_b = self._analyse(text_b)
     wp = self.wordpiece
     n_a, n_b = len(ids_a), len(ids_b)
     if truncation and max_length is not None and n_a + n_b + specials > max_length:
@@ -231,13 +242,18 @@ class MWPTokenizer:
   # -- batches over processes -------------------------------------------------------------------------
 
   def batch_encode(self, texts: Sequence[str], num_workers: int | None = None, add_special_tokens: bool = True,
-                   max_length: int | None = None, truncation: bool = True, chunksize: int = 128) -> list[Encoding]:
+                   max_length: int | None = None, truncation: bool = True,
+                   chunksize: int | None = None) -> list[Encoding]:
     """Encode many texts over `num_workers` processes (default: the usable CPUs; 1 = in this process).
 
-    Workers send back ids and the segmentation; tokens and offsets are derived here on first access.
-    The pool is kept for later calls; `close()` ends it."""
+    Workers send back ids and the segmentation; tokens and offsets are derived here on first access. Texts go
+    out in chunks of `chunksize` (default: about 4 chunks per worker, 128 to 4096 texts each: every chunk costs
+    the parent a round trip through the pool, which on a machine with as many cores as workers is time taken
+    from them). The pool is kept for later calls; `close()` ends it."""
     texts = list(texts)
     workers = num_workers if num_workers is not None else usable_cpus()
+    if chunksize is None:
+      chunksize = min(max(-(-len(texts) // (4 * max(workers, 1))), MIN_CHUNK), MAX_CHUNK)
     workers = max(1, min(workers, -(-len(texts) // chunksize)))
     if workers == 1:
       return [self.encode(t, add_special_tokens, max_length, truncation) for t in texts]
@@ -245,11 +261,11 @@ class MWPTokenizer:
     starts = range(0, len(texts), chunksize)
     chunks = [(texts[i:i + chunksize], options) for i in starts]
     lead = 1 if add_special_tokens else 0
+    wp = self.wordpiece
     out: list[Encoding] = []
     for start, (ids_lists, joined_list) in zip(starts, self._worker_pool(workers).imap(_encode_chunk, chunks)):
-      for text, ids, joined in zip(texts[start:start + chunksize], ids_lists, joined_list):
-        out.append(Encoding(ids, None, None, None, LazySegments(self.wordpiece, text, joined, len(ids) - 2 * lead,
-                                                                lead)))
+      out += [Encoding(ids, None, None, None, LazySegments(wp, text, joined, len(ids) - 2 * lead, lead))
+              for text, ids, joined in zip(texts[start:start + chunksize], ids_lists, joined_list)]
     return out
 
   def _worker_pool(self, workers: int) -> WorkerPool:
@@ -285,13 +301,9 @@ class MWPTokenizer:
 
 def _encode_chunk(tok: MWPTokenizer, chunk) -> tuple[list[list[int]], list[str]]:
   """ids and the Mecab-ko segmentation of each text: small to send back; the parent derives the rest."""
-  texts, (add_special_tokens, max_length, truncation) = chunk
-  ids_lists, joined_list = [], []
-  for text in texts:
-    joined = tok.segment(text)
-    joined_list.append(joined)
-    ids_lists.append(tok.encode(text, add_special_tokens, max_length, truncation, _joined=joined).ids)
-  return ids_lists, joined_list
+  texts, options = chunk
+  pairs = [tok.ids_and_segmentation(text, *options) for text in texts]
+  return [ids for ids, _ in pairs], [joined for _, joined in pairs]
 
 
 _ANALYZERS: dict[str | None, MorphAnalyzer] = {}
