@@ -40,26 +40,27 @@ class Segment:
   def offsets(self) -> list[tuple[int, int]]:
     """Each piece's span in the original text: its morpheme is found there after the previous one (MeCab's
     surfaces are substrings of the text in order) and the piece's span within the morpheme is shifted."""
-    find, n, pos, todo = self.text.find, len(self.text), 0, self.keep
-    starts: list[int] = []
-    ends: list[int] = []
+    find, pos, keep = self.text.find, 0, self.keep
+    spans: list[tuple[int, int]] = []
     for morph, piece in zip(self.morphs, self.wordpiece.pieces(self.morphs)):
-      if todo <= 0:
+      if len(spans) >= keep:
         break
       at = find(morph, pos)
       if at < 0:   # cannot happen for MeCab surfaces; stay inside the text anyway
+        n = len(self.text)
         at = min(pos, n)
-      spans = piece.offsets
-      if len(spans) == 1:
-        starts.append(min(at + spans[0][0], n))
-        ends.append(min(at + spans[0][1], n))
+        spans += [(min(at + s, n), min(at + e, n)) for s, e in piece.offsets]
+        pos = at + len(morph)
+        continue
+      within = piece.offsets
+      if len(within) == 1:
+        start, end = within[0]
+        spans.append((at + start, at + end))
       else:
-        starts += [min(at + s, n) for s, _ in spans]
-        ends += [min(at + e, n) for _, e in spans]
-      todo -= len(spans)
+        spans += [(at + start, at + end) for start, end in within]
       pos = at + len(morph)
-    del starts[self.keep:], ends[self.keep:]
-    return [(0, 0)] * self.lead + list(zip(starts, ends)) + [(0, 0)] * self.trail
+    del spans[keep:]
+    return [(0, 0)] * self.lead + spans + [(0, 0)] * self.trail
 
 
 class LazySegments:
