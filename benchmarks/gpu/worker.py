@@ -31,14 +31,19 @@ def build_all(prof: Profile, on_cpu: bool, work: str, deadline: float, pool: con
               rows: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[str, concurrent.futures.Future]]:
   """Builds the cases in order until `deadline` and submits each compile; what fails or is late goes to `rows`."""
   runs, futures, initial = {}, {}, {}
-  data = None
+  data: Any = None  # the fine-tuning files, made once; or why they could not be (not retried per case)
   for case in cases(prof):
     if time.time() > deadline:
       rows[case.name] = not_run(case, "not run: time budget (build phase)")
       continue
     try:
       if case.task != "pretrain" and data is None:
-        data = finetune_data(work, prof)
+        try:
+          data = finetune_data(work, prof)
+        except Exception as e:  # noqa: BLE001
+          data = e
+      if isinstance(data, Exception) and case.task != "pretrain":
+        raise data
       run = build(case, prof, on_cpu, data, work, initial)
     except Exception as e:  # noqa: BLE001 - one broken case must not stop the others
       rows[case.name] = not_run(case, _failed(e))

@@ -3,6 +3,7 @@ every row end to end on CPU at tiny sizes (--cpu-smoke), so the script cannot ro
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import math
@@ -17,7 +18,7 @@ import pytest
 from helpers import REPO, pretrain_config
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from gpu import build, cli, grid, measure, report, search  # noqa: E402
+from gpu import build, cli, grid, measure, report, search, worker  # noqa: E402
 
 
 def _smoke_env(out) -> dict:
@@ -115,6 +116,55 @@ def test_probe_result_reads_the_tagged_line_or_says_why_not():
   assert not oom["fits"] and not oom["error"] and "exited -6" in oom["why"]
   crash = search.probe_result("", "Traceback\nImportError: no module x", 1, 8)
   assert crash["error"] and "ImportError" in crash["why"]
+
+
+# -- worker ------------------------------------------------------------------------------------------------------
+
+def test_fine_tuning_data_that_cannot_be_made_fails_its_rows_once(monkeypatch):
+  made = []
+
+  def no_data(work, prof):
+    made.append(1)
+    raise RuntimeError("mecab-ko is missing")
+
+  monkeypatch.setattr(worker, "finetune_data", no_data)
+  monkeypatch.setattr(worker, "build", lambda case, *a: {"case": case, "setup_s": 0.0})
+  monkeypatch.setattr(worker, "compile_run", lambda run, deadline: None)
+  rows = {}
+  with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    runs, futures = worker.build_all(grid.SMOKE, True, "unused", time.time() + 60, pool, rows)
+  assert made == [1]
+  assert sorted(runs) == sorted(futures) == sorted(c.name for c in grid.cases(grid.SMOKE) if c.task == "pretrain")
+  assert {rows[c.name]["status"] for c in grid.cases(grid.SMOKE) if c.task != "pretrain"} == {
+      "failed: RuntimeError: mecab-ko is missing"}
+
+
+def test_a_step_that_fails_while_timed_drops_only_its_row(monkeypatch):
+  def step(run):
+    if run["case"].batch == 8:
+      raise RuntimeError("RESOURCE_EXHAUSTED: Out of memory")
+    return 0.01
+
+  monkeypatch.setattr(worker, "step", step)
+  monkeypatch.setattr(worker, "row_of", lambda run, kind, rounds: {"rounds": rounds, "n": len(run["times"])})
+  runs = {f"b{b}": {"case": grid.Case(f"b{b}", "pretrain", b), "times": []} for b in (2, 8, 4)}
+  rows, notes, saved = {}, [], []
+  worker.time_rounds(runs, grid.SMOKE, time.time() + 60, "cpu", rows, notes, saved.append)
+  assert sorted(runs) == ["b2", "b4"] and rows["b8"]["status"].startswith("failed: RuntimeError: RESOURCE")
+  assert rows["b2"] == rows["b4"] == {"rounds": 2, "n": 2 * grid.SMOKE.steps}
+  assert len(saved) == 2 * 2 and notes == []  # published after every timed case
+
+
+def test_compiles_past_their_deadline_are_dropped_not_waited_for():
+  slow = concurrent.futures.Future()  # never finishes
+  done = concurrent.futures.Future()
+  done.set_result(None)
+  runs = {n: {"case": grid.Case(n, "pretrain", 2)} for n in ("slow", "done")}
+  rows, notes = {}, []
+  t0 = time.time()
+  assert worker.await_compiles(runs, {"slow": slow, "done": done}, time.time() + 0.2, rows, notes)
+  assert time.time() - t0 < 5 and list(runs) == ["done"] and "still compiling" in rows["slow"]["status"]
+  assert notes
 
 
 # -- report and cli ------------------------------------------------------------------------------------------------
