@@ -1,6 +1,11 @@
 """Corpus preparation speed: documents/s and tokens/s per core, by stage and end to end.
 
   python benchmarks/prepare_speed.py [--tokenizer DIR] [--copies 4] [--runs 3] [--workers 2] [--seq-len 512]
+                                    [--text korquad|patent]
+
+`--text patent`: instead of KorQuAD, 2,000 x copies long patent-like sentences (benchmarks/patent_sentences.py,
+the set of the tokenizer benchmark's issue-11 table) as JSONL.zst patents (title, abstract, claims; 8 sentences
+each) plus the demo corpus.
 
 Corpus: the KorQuAD 1.0 dev contexts (964 Wikipedia paragraphs, from ../shared/data) plus the bundled demo corpus,
 written as JSONL.zst (contexts, several copies with the copy number in each sentence so that no text repeats) and
@@ -31,17 +36,29 @@ from korpat_jax.corpus.report import PrepStats
 from korpat_jax.corpus.tokenizing import MWPTokenizerFactory
 from korpat_jax.tokenizer import demo_corpus_files, train_tokenizer
 
+try:
+  from patent_sentences import patent_sentences
+except ImportError:   # imported as benchmarks.prepare_speed
+  from benchmarks.patent_sentences import patent_sentences
+
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
-def build_corpus(root: Path, copies: int) -> list[str]:
+def build_corpus(root: Path, copies: int, text: str = "korquad") -> list[str]:
   root.mkdir(parents=True, exist_ok=True)
-  data = json.loads((DATA / "KorQuAD_v1.0_dev.json").read_text(encoding="utf-8"))
-  contexts = [p["context"] for a in data["data"] for p in a["paragraphs"]]
-  for k in range(copies):
-    rows = [json.dumps({"title": f"문서 {k}-{i}", "text": c.replace(". ", f" {k}. ")}, ensure_ascii=False)
-            for i, c in enumerate(contexts)]
-    (root / f"korquad-{k}.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress("\n".join(rows).encode()))
+  if text == "patent":
+    sentences = patent_sentences(2000 * copies)
+    rows = [json.dumps({"title": f"특허 {i}", "abstract": " ".join(sentences[i:i + 4]),
+                        "claims": " ".join(sentences[i + 4:i + 8])}, ensure_ascii=False)
+            for i in range(0, len(sentences), 8)]
+    (root / "patents.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress("\n".join(rows).encode()))
+  else:
+    data = json.loads((DATA / "KorQuAD_v1.0_dev.json").read_text(encoding="utf-8"))
+    contexts = [p["context"] for a in data["data"] for p in a["paragraphs"]]
+    for k in range(copies):
+      rows = [json.dumps({"title": f"문서 {k}-{i}", "text": c.replace(". ", f" {k}. ")}, ensure_ascii=False)
+              for i, c in enumerate(contexts)]
+      (root / f"korquad-{k}.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress("\n".join(rows).encode()))
   for f in demo_corpus_files():
     if f.endswith(".txt"):
       shutil.copy(f, root / Path(f).name)
@@ -71,13 +88,14 @@ def main() -> None:
   parser.add_argument("--runs", type=int, default=3)
   parser.add_argument("--workers", type=int, default=2)
   parser.add_argument("--seq-len", type=int, default=512)
+  parser.add_argument("--text", choices=("korquad", "patent"), default="korquad")
   args = parser.parse_args()
   tmp = Path(tempfile.mkdtemp(prefix="prepare_speed_"))
   tok_dir = args.tokenizer
   if not tok_dir:
     tok_dir = str(tmp / "tok")
     train_tokenizer(demo_corpus_files(), tok_dir, vocab_size=8000, show_progress=False, log=lambda m: None)
-  files = build_corpus(tmp / "corpus", args.copies)
+  files = build_corpus(tmp / "corpus", args.copies, args.text)
   corpus_bytes = sum(os.path.getsize(f) for f in files)
   config = PrepConfig(packing=PackingConfig(seq_len=args.seq_len))
   tokenizer = MWPTokenizerFactory(tok_dir)()
@@ -113,7 +131,7 @@ def main() -> None:
                lambda out: run_beam(files, config, MWPTokenizerFactory(tok_dir), str(out)))
   except ImportError:
     pass
-  print(f"Corpus: {len(files)} files, {corpus_bytes / 1e6:.1f} MB on disk, {n_docs} documents, {len(sentences)} "
+  print(f"Corpus ({args.text}): {len(files)} files, {corpus_bytes / 1e6:.1f} MB on disk, {n_docs} documents, {len(sentences)} "
         f"sentences, {n_tokens} tokens; seq_len {args.seq_len}; os.cpu_count() = {os.cpu_count()}\n")
   print("| stage | processes | wall s | CPU s | documents/s per core | tokens/s per core |")
   print("|---|---|---|---|---|---|")
