@@ -139,6 +139,23 @@ def projected_rate(parent: float, children: float, workers: int, cores: int | No
   return 1 / max(parent, children / workers, (parent + children) / cores)
 
 
+def cache_state(tok: MWPTokenizer) -> tuple[dict, dict]:
+  """The piece caches after a warm-up. Tokenizers before issue 11 had one cache, `_cache`: handled too, so the
+  table can be run against an older commit (PYTHONPATH=<its tree>) for before/after figures."""
+  wp = tok.wordpiece
+  if hasattr(wp, "cache_state"):
+    return wp.cache_state()
+  return dict(wp._cache), {}
+
+
+def restore_cache(tok: MWPTokenizer, state: tuple[dict, dict]) -> None:
+  wp = tok.wordpiece
+  if hasattr(wp, "restore_cache"):
+    wp.restore_cache(state)
+  else:
+    wp._cache = dict(state[0])
+
+
 def patent_tokenizers(work: Path, warmup: list[str]) -> dict[str, str]:
   """The demo tokenizer and one with a patent user dictionary of the generator's compounds (built when absent)."""
   demo, patent = work / "demo", work / "patent_userdic"
@@ -171,7 +188,7 @@ def patent_table(work: Path, runs: int, workers: int) -> None:
     tok = MWPTokenizer.load(directory)
     for text in warmup:
       tok.encode(text).offsets
-    warm = tok.wordpiece.cache_state()
+    warm = cache_state(tok)
     morphs = [m for t in texts for m in tok.segment(t).split(" ")]
     unseen = sum(m not in warm[0] for m in morphs) / len(morphs)
     seed = seed_recipe(str(Path(directory) / "vocab.txt"), tok.user_dic)
@@ -179,7 +196,7 @@ def patent_table(work: Path, runs: int, workers: int) -> None:
     bare = make_tagger(tok.user_dic)
     rates = cpu_rates({"bare": bare.parse, "ours": lambda t: tok.encode(t).ids,
                        "offsets": lambda t: tok.encode(t).offsets, "seed": seed}, texts, runs,
-                      before=lambda: tok.wordpiece.restore_cache(warm))
+                      before=lambda: restore_cache(tok, warm))
     b = batch_figures(tok, texts, workers, runs)
     print(f"| {name} | {len(morphs) / len(texts):.0f} | {unseen:.1%} of morphemes | {rates['bare']:,.0f} | "
           f"{rates['ours']:,.0f} | {rates['ours/bare']:.0%} | {rates['seed']:,.0f} | {rates['ours/seed']:.1f}x | "

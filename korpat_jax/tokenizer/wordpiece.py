@@ -103,12 +103,14 @@ class BertWordPiece:
     return self._hash
 
   def ids(self, morphs: Sequence[str]) -> list[int]:
-    """The ids of the morphemes' pieces, in order; when all are cached (most texts of a long run) this is one
-    dict lookup per morpheme and one flattening, both in C."""
-    found = list(map(self._ids.get, morphs))
-    if None in found:
-      found = [i if i is not None else self._ids_of_new(m) for i, m in zip(found, morphs)]
-    return list(chain.from_iterable(found))
+    """The ids of the morphemes' pieces, in order; when all are cached (most texts of a long run) this runs in C:
+    one dict lookup per morpheme and one flattening (a morpheme not cached yet gives None: TypeError)."""
+    get = self._ids.get
+    try:
+      return list(chain.from_iterable(map(get, morphs)))
+    except TypeError:
+      found = [ids if (ids := get(m)) is not None else self._ids_of_new(m) for m in morphs]
+      return list(chain.from_iterable(found))
 
   def _ids_of_new(self, morph: str) -> tuple[int, ...]:
     ids = self.greedy_ids(morph) if _PLAIN_WORD(morph) else self.pieces_of(morph).ids
