@@ -6,7 +6,8 @@ Long patent sentences (issue 11, `--only patent` for this table alone): 2,000 ge
 (benchmarks/patent_sentences.py, 150-250 characters), tokenized by the demo tokenizer and by one with a patent
 user dictionary of the generator's 20,000 compound nouns (its vocabulary trained on the demo corpus plus the
 warm-up text). Before each timed round the piece cache is set back to its state after a warm-up on 3,000 OTHER
-generated sentences, so every round meets the same unseen morphemes a long run would.
+generated sentences, so every round meets the same unseen morphemes a long run would; "empty cache" rounds start
+from nothing cached (the worst case: the first texts of a run).
 
 Text: KorQuAD 1.0 dev contexts whole (abstract-length) and cut into sentences, and the held-out KLUE NER dev
 sentences 4500-4999 (both from ../shared/data), plus the bundled patent-style sentences. Tokenizer: DIR, or
@@ -73,15 +74,15 @@ def seed_recipe(vocab_path: str, user_dic: str | None = None):
   return encode
 
 
-def cpu_rates(fns: dict, texts, runs, before=None) -> dict[str, float]:
+def cpu_rates(fns: dict, texts, runs, before: dict | None = None) -> dict[str, float]:
   """Median sentences per CPU second of this process for each fn, measured in interleaved rounds (a shared
   machine drifts; interleaving keeps the ratios fair). Also '<a>/<b>' medians of per-round ratios.
-  `before()`, when given, runs untimed before each fn of each round."""
+  `before[name]()`, where given, runs untimed before fn `name` in each round."""
   rounds: dict[str, list[float]] = {name: [] for name in fns}
   for _ in range(runs):
     for name, fn in fns.items():
-      if before is not None:
-        before()
+      if before and name in before:
+        before[name]()
       start = time.process_time()
       for text in texts:
         fn(text)
@@ -181,9 +182,9 @@ def patent_table(work: Path, runs: int, workers: int) -> None:
         f"sentences for the warm-up; runs: {runs}, median\n")
   print("| tokenizer | morphemes/sentence | unseen after warm-up | bare Mecab-ko (sent/s) | "
         "MWPTokenizer.encode (sent/s) | encode / Mecab (>= 80%) | seed recipe (sent/s) | encode / seed (>= 2.4x) | "
-        f"encode + offsets (sent/s) | batch_encode {workers} procs vs 1 (wall) | batch_encode CPU ms/sent: "
+        f"encode, empty cache: / Mecab, / seed | encode + offsets (sent/s) | batch_encode {workers} procs vs 1 (wall) | batch_encode CPU ms/sent: "
         f"parent, workers | batch_encode projected on {workers} idle cores (>= 1.8x) | ids identical |")
-  print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+  print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
   for name, directory in patent_tokenizers(work, warmup).items():
     tok = MWPTokenizer.load(directory)
     for text in warmup:
@@ -194,13 +195,17 @@ def patent_table(work: Path, runs: int, workers: int) -> None:
     seed = seed_recipe(str(Path(directory) / "vocab.txt"), tok.user_dic)
     identical = [tok.encode(t).ids for t in texts] == [[tok.cls_id, *seed(t), tok.sep_id] for t in texts]
     bare = make_tagger(tok.user_dic)
-    rates = cpu_rates({"bare": bare.parse, "ours": lambda t: tok.encode(t).ids,
-                       "offsets": lambda t: tok.encode(t).offsets, "seed": seed}, texts, runs,
-                      before=lambda: restore_cache(tok, warm))
+    def encode_ids(text: str, tok=tok) -> list[int]:
+      return tok.encode(text).ids
+    rates = cpu_rates({"bare": bare.parse, "ours": encode_ids, "offsets": lambda t: tok.encode(t).offsets,
+                       "seed": seed, "empty": encode_ids}, texts, runs,
+                      before={"ours": lambda: restore_cache(tok, warm), "offsets": lambda: restore_cache(tok, warm),
+                              "empty": lambda: restore_cache(tok, ({}, {}))})
+    restore_cache(tok, warm)
     b = batch_figures(tok, texts, workers, runs)
     print(f"| {name} | {len(morphs) / len(texts):.0f} | {unseen:.1%} of morphemes | {rates['bare']:,.0f} | "
           f"{rates['ours']:,.0f} | {rates['ours/bare']:.0%} | {rates['seed']:,.0f} | {rates['ours/seed']:.1f}x | "
-          f"{rates['offsets']:,.0f} | {b['many']:,.0f} vs {b['one']:,.0f} sent/s = {b['many'] / b['one']:.2f}x | "
+          f"{rates['empty/bare']:.0%}, {rates['empty/seed']:.1f}x | {rates['offsets']:,.0f} | {b['many']:,.0f} vs {b['one']:,.0f} sent/s = {b['many'] / b['one']:.2f}x | "
           f"{b['parent_ms']:.3f}, {b['workers_ms']:.3f} | {b['projected']:,.0f} sent/s = "
           f"{b['projected'] / rates['ours']:.2f}x encode | {identical} |")
     tok.close()
