@@ -182,8 +182,8 @@ def patent_table(work: Path, runs: int, workers: int) -> None:
         f"sentences for the warm-up; runs: {runs}, median\n")
   print("| tokenizer | morphemes/sentence | unseen after warm-up | bare Mecab-ko (sent/s) | "
         "MWPTokenizer.encode (sent/s) | encode / Mecab (>= 80%) | seed recipe (sent/s) | encode / seed (>= 2.4x) | "
-        f"encode, empty cache: / Mecab, / seed | encode + offsets (sent/s) | batch_encode {workers} procs vs 1 (wall) | batch_encode CPU ms/sent: "
-        f"parent, workers | batch_encode projected on {workers} idle cores (>= 1.8x) | ids identical |")
+        f"encode, empty cache: / Mecab, / seed | encode + offsets (sent/s) | batch_encode {workers} procs vs 1 "
+        f"(wall) | batch_encode CPU ms/sent: parent, workers | batch_encode projected on {workers} idle cores (>= 1.8x) | ids identical |")
   print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
   for name, directory in patent_tokenizers(work, warmup).items():
     tok = MWPTokenizer.load(directory)
