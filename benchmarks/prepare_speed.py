@@ -131,8 +131,8 @@ def main() -> None:
                lambda out: run_beam(files, config, MWPTokenizerFactory(tok_dir), str(out)))
   except ImportError:
     pass
-  print(f"Corpus ({args.text}): {len(files)} files, {corpus_bytes / 1e6:.1f} MB on disk, {n_docs} documents, {len(sentences)} "
-        f"sentences, {n_tokens} tokens; seq_len {args.seq_len}; os.cpu_count() = {os.cpu_count()}\n")
+  print(f"Corpus ({args.text}): {len(files)} files, {corpus_bytes / 1e6:.1f} MB on disk, {n_docs} documents, "
+        f"{len(sentences)} sentences, {n_tokens} tokens; seq_len {args.seq_len}; os.cpu_count() = {os.cpu_count()}\n")
   print("| stage | processes | wall s | CPU s | documents/s per core | tokens/s per core |")
   print("|---|---|---|---|---|---|")
   for name, cores, wall, cpu, dps, tps in rows:

@@ -183,7 +183,8 @@ def patent_table(work: Path, runs: int, workers: int) -> None:
   print("| tokenizer | morphemes/sentence | unseen after warm-up | bare Mecab-ko (sent/s) | "
         "MWPTokenizer.encode (sent/s) | encode / Mecab (>= 80%) | seed recipe (sent/s) | encode / seed (>= 2.4x) | "
         f"encode, empty cache: / Mecab, / seed | encode + offsets (sent/s) | batch_encode {workers} procs vs 1 "
-        f"(wall) | batch_encode CPU ms/sent: parent, workers | batch_encode projected on {workers} idle cores (>= 1.8x) | ids identical |")
+        f"(wall) | batch_encode CPU ms/sent: parent, workers | batch_encode projected on {workers} idle cores "
+        f"(>= 1.8x) | ids identical |")
   print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
   for name, directory in patent_tokenizers(work, warmup).items():
     tok = MWPTokenizer.load(directory)
@@ -205,7 +206,8 @@ def patent_table(work: Path, runs: int, workers: int) -> None:
     b = batch_figures(tok, texts, workers, runs)
     print(f"| {name} | {len(morphs) / len(texts):.0f} | {unseen:.1%} of morphemes | {rates['bare']:,.0f} | "
           f"{rates['ours']:,.0f} | {rates['ours/bare']:.0%} | {rates['seed']:,.0f} | {rates['ours/seed']:.1f}x | "
-          f"{rates['empty/bare']:.0%}, {rates['empty/seed']:.1f}x | {rates['offsets']:,.0f} | {b['many']:,.0f} vs {b['one']:,.0f} sent/s = {b['many'] / b['one']:.2f}x | "
+          f"{rates['empty/bare']:.0%}, {rates['empty/seed']:.1f}x | {rates['offsets']:,.0f} | "
+          f"{b['many']:,.0f} vs {b['one']:,.0f} sent/s = {b['many'] / b['one']:.2f}x | "
           f"{b['parent_ms']:.3f}, {b['workers_ms']:.3f} | {b['projected']:,.0f} sent/s = "
           f"{b['projected'] / rates['ours']:.2f}x encode | {identical} |")
     tok.close()
