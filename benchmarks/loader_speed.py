@@ -3,8 +3,12 @@
   python benchmarks/loader_speed.py [--shards 4] [--records 10000] [--runs 5] [--batch 256] [--dir DIR]
 
 Writes `--shards` ArrayRecord shards of `--records` examples each (90% full 512-token sequences, 10% shorter,
-as ELECTRA's packing makes them; ids of a 35k vocab as uint16) and a manifest, then measures, `--runs` times each:
+as ELECTRA's packing makes them; ids of a 35k vocab as uint16), a manifest and the TFDS metadata, then measures,
+`--runs` times each:
   naive:    grain.MapDataset.source(ArrayRecordDataSource(paths)).shuffle(seed), iterating the record bytes;
+  per-record decode + batch: the same, decoded and padded per record in Python, then `IterDataset.batch`;
+  tfds:     grain.MapDataset.source(tfds.builder_from_directory(dir).as_data_source("train")).shuffle(seed), the
+            unpadded ids TFDS's numpy parser decodes (only with tensorflow-datasets installed);
   pipeline: input_pipeline.make_iterator (shuffled, decoded, padded [batch, 512] int32 x3), 0 and 2 workers,
             timed after its first batch (worker start-up is reported apart).
 Prints a Markdown table of medians.
@@ -28,7 +32,7 @@ from array_record.python import array_record_module
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from korpat_jax import input_pipeline  # noqa: E402
-from korpat_jax.corpus import records  # noqa: E402
+from korpat_jax.corpus import records, tfds_metadata  # noqa: E402
 
 SEQ_LEN = 512
 VOCAB = 35000
@@ -56,6 +60,7 @@ def write_corpus(directory: str, shards: int, per_shard: int) -> list[str]:
     paths.append(path)
   manifest = {"schema": records.SCHEMA, "seq_len": SEQ_LEN, "id_dtype": "uint16", "vocab_size": VOCAB,
               "vocab_hash": "benchmark", "special_ids": SPECIAL, "splits": {"train": {"shards": entries}}}
+  tfds_metadata.write(directory, manifest)
   with open(os.path.join(directory, records.MANIFEST), "w") as f:
     json.dump(manifest, f)
   return paths
@@ -63,6 +68,21 @@ def write_corpus(directory: str, shards: int, per_shard: int) -> list[str]:
 
 def naive_rate(paths: list[str], count: int, seed: int) -> float:
   dataset = grain.MapDataset.source(grain.sources.ArrayRecordDataSource(paths)).shuffle(seed=seed)
+  start = time.perf_counter()
+  for n, _ in enumerate(dataset.to_iter_dataset(), 1):
+    if n == count:
+      break
+  return count / (time.perf_counter() - start)
+
+
+def tfds_rate(directory: str, count: int, seed: int) -> float | None:
+  """Records/s through TFDS's data source (its numpy tf.Example parser); None without tensorflow-datasets."""
+  try:
+    import tensorflow_datasets as tfds
+  except ImportError:
+    return None
+  source = tfds.builder_from_directory(directory).as_data_source("train")
+  dataset = grain.MapDataset.source(source).shuffle(seed=seed)
   start = time.perf_counter()
   for n, _ in enumerate(dataset.to_iter_dataset(), 1):
     if n == count:
@@ -124,11 +144,14 @@ def main() -> None:
     paths = write_corpus(directory, args.shards, args.records)
     total = args.shards * args.records
     batches = (total // 2) // args.batch  # Half an epoch per run.
-    rows = {"naive": [], "per-record decode + batch": [], "pipeline, 0 workers": [], "pipeline, 2 workers": []}
+    rows = {"naive": [], "per-record decode + batch": [], "tfds data source": [], "pipeline, 0 workers": [],
+            "pipeline, 2 workers": []}
     startup = {"pipeline, 0 workers": [], "pipeline, 2 workers": []}
     for run in range(args.runs):
       rows["naive"].append(naive_rate(paths, args.naive_count, seed=run))
       rows["per-record decode + batch"].append(per_record_rate(paths, args.naive_count, run, args.batch))
+      if (rate := tfds_rate(directory, args.naive_count, seed=run)) is not None:
+        rows["tfds data source"].append(rate)
       for workers in (0, 2):
         rate, first = pipeline_rate(directory, batches, args.batch, workers, seed=run)
         rows[f"pipeline, {workers} workers"].append(rate)
@@ -140,7 +163,10 @@ def main() -> None:
   print("| loader | output | median records/s = sequences/s | min-max | x naive | first batch (s) |")
   print("|---|---|---:|---:|---:|---:|")
   for name, rates in rows.items():
-    output = "record bytes" if name == "naive" else f"[{args.batch}, {SEQ_LEN}] int32 x3"
+    if not rates:
+      continue
+    output = {"naive": "record bytes", "tfds data source": "unpadded uint16 ids"}.get(
+        name, f"[{args.batch}, {SEQ_LEN}] int32 x3")
     first = f"{statistics.median(startup[name]):.2f}" if name in startup else "-"
     print(f"| {name} | {output} | {statistics.median(rates):,.0f} | {min(rates):,.0f}-{max(rates):,.0f} | "
           f"{statistics.median(rates) / naive:.1f} | {first} |")
