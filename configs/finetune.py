@@ -51,6 +51,11 @@ def get_config(arg: str = "ner") -> ml_collections.ConfigDict:
   )
   c.data = dict(
       train="", eval="", test="",   # input files (test: scored once with the best checkpoint)
+      # ... or a TFDS dataset over local files (korpat_jax/datasets), exclusive with train/eval/test:
+      tfds="",                      # klue_ner | klue_nli | korquad | cpc_tsv, or NAME:VERSION (prepared on first use)
+      tfds_manual_dir="",           # the dataset's manual files; needed to prepare it, checked against it after
+      tfds_data_dir="",             # where prepared datasets live; "" = $TFDS_DATA_DIR or ~/tensorflow_datasets
+      tfds_splits="",               # train=SPEC,eval=SPEC,test=SPEC ("" = train, validation, test where present)
       tokenizer_dir="",             # "" = the init run's tokenizer
       format="auto",                # NER: auto | char_bio | conll; classification/QA: by file extension
       labels="",                    # comma-separated label set; "" = read from the training file

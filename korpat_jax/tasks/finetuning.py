@@ -20,8 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from korpat_jax import workdir as workdir_lib
+from korpat_jax import files, workdir as workdir_lib
 from korpat_jax.config import require, require_finite, validate_fault_handling
+from korpat_jax.datasets import source as source_lib
 from korpat_jax.errors import ConfigError
 from korpat_jax.export.task_info import read_task_info, write_task_info
 from korpat_jax.finetune import features as features_lib
@@ -43,7 +44,7 @@ DATA_REPORT = "data_report.json"
 
 
 def resolve_path(path: str) -> str:
-  return os.path.abspath(os.path.expanduser(path)) if path else ""
+  return files.resolve(path)
 
 
 class FineTuningTask(Task):
@@ -56,7 +57,7 @@ class FineTuningTask(Task):
 
   def __init__(self, config, workdir):
     super().__init__(config, workdir)
-    self.data_dir = os.path.join(workdir, "data")
+    self.data_dir = files.local_cache_dir(os.path.join(workdir, "data"), "features")  # ArrayRecord: local only
     self.splits: dict[str, features_lib.FeatureSplit] = {}
     self.reports: dict[str, dict] = {}
 
@@ -111,9 +112,12 @@ class FineTuningTask(Task):
 
   def validate(self, num_devices: int) -> None:
     c, t, o = self.config, self.config.train, self.config.optimizer
-    require(bool(c.data.train), "config.data.train: required (the training file)")
+    source_lib.check_keys(c)
+    require(bool(c.data.train or c.data.tfds), "config.data.train: required (the training file, or config.data.tfds)")
     for split in SPLITS:
       path = c.data[split]
+      require(not files.is_remote(path), f"config.data.{split}={path}: input files are read from local paths only; "
+              "copy it to a local disk first")
       require(not path or os.path.isfile(resolve_path(path)), f"config.data.{split}={path}: no such file")
     require_finite(c, ("model", "optimizer", "train", "head"))
     for key in ("learning_rate", "weight_decay", "layerwise_lr_decay", "warmup_fraction"):
@@ -136,7 +140,7 @@ class FineTuningTask(Task):
       require(not missing, f"config.init_from: empty, so config.model.{missing[0] if missing else ''} must be set "
               "(> 0): without a model to start from the sizes come from the config")
       require(bool(c.data.tokenizer_dir), "config.init_from: empty, so config.data.tokenizer_dir must be set")
-    elif not os.path.isdir(resolve_path(c.init_from)):
+    elif not files.isdir(resolve_path(c.init_from)):
       raise ConfigError(f"config.init_from={c.init_from}: no such run directory")
 
   # -- model --------------------------------------------------------------------------------------------
@@ -163,7 +167,7 @@ class FineTuningTask(Task):
         overrides[key] = float(m[key])
     cfg = dataclasses.replace(cfg, **overrides)
     tokenizer_dir = resolve_path(c.data.tokenizer_dir) or tokenizer_dir
-    if not tokenizer_dir or not os.path.isfile(os.path.join(tokenizer_dir, "vocab.txt")):
+    if not tokenizer_dir or not files.isfile(files.join(tokenizer_dir, "vocab.txt")):
       raise ConfigError(f"config.data.tokenizer_dir: no tokenizer (vocab.txt) at {tokenizer_dir or '(none)'}; the "
                         f"init run records none: set --config.data.tokenizer_dir")
     if c.train.seq_len > cfg.max_position_embeddings:
@@ -173,7 +177,7 @@ class FineTuningTask(Task):
 
   def _load_tokenizer(self):
     from korpat_jax.tokenizer import MWPTokenizer
-    tok = MWPTokenizer.load(self.tokenizer_dir)
+    tok = MWPTokenizer.load(files.local_copy(self.tokenizer_dir, "tokenizer directory"))
     if tok.vocab_size > self._model_cfg.vocab_size:
       raise ConfigError(f"config.data.tokenizer_dir={self.tokenizer_dir}: its vocabulary has {tok.vocab_size} "
                         f"tokens, the model's vocab_size is {self._model_cfg.vocab_size}")
@@ -192,15 +196,15 @@ class FineTuningTask(Task):
     self.special_ids = {"pad": self.tok.pad_id, "unk": self.tok.unk_id, "cls": self.tok.cls_id,
                         "sep": self.tok.sep_id, "mask": self.tok.mask_id, **special}
     self.labels = [s.strip() for s in c.data.labels.split(",") if s.strip()] if c.data.labels else None
-    for split in SPLITS:
-      if c.data[split]:
-        self.splits[split] = self.build_split(split, resolve_path(c.data[split]), labelled=True)
+    self.inputs = source_lib.inputs(c)  # files, or the splits of a TFDS dataset (the one place they are chosen)
+    for split, source in self.inputs.items():
+      self.splits[split] = self.build_split(split, source, labelled=True)
     if jax.process_index() == 0:
       workdir_lib.write_json(os.path.join(self.workdir, DATA_REPORT), self.reports)
     train = self.splits["train"]
     if not train.num_features:
-      raise ConfigError(f"config.data.train={c.data.train}: no usable training examples (see "
-                        f"{os.path.join(self.workdir, DATA_REPORT)})")
+      raise ConfigError(f"{source_lib.describe(c, 'train', self.inputs['train'])}: no usable training examples "
+                        f"(see {os.path.join(self.workdir, DATA_REPORT)})")
 
     self.model = self.make_model(self._model_cfg)
     steps_per_epoch = math.ceil(train.num_features / t.batch_size)
@@ -238,13 +242,14 @@ class FineTuningTask(Task):
     """What the cached features of a file depend on: the file, the tokenizer, the data config and the label set
     (for training: the configured one, None when it is read from the file)."""
     c = self.config
-    data = {k: v for k, v in c.data.to_dict().items() if k not in (*SPLITS, "worker_count", "prefetch")}
-    return {"file": features_lib.file_fingerprint(path), "vocab_sha256": self.tok.vocab_hash,
+    data = {k: v for k, v in c.data.to_dict().items()
+            if k not in (*SPLITS, *source_lib.LOCATION_KEYS, "worker_count", "prefetch")}
+    return {"file": source_lib.fingerprint(path), "vocab_sha256": self.tok.vocab_hash,
             "user_dic": (self.tok.config.get("user_dic") or {}).get("sha256"), "data": data,
             "seq_len": c.train.seq_len, "head": c.head.to_dict(), "task": self.name,
             "labels": list(labels) if labels is not None else None}
 
-  def build_split(self, split: str, path: str, labelled: bool, directory: Optional[str] = None
+  def build_split(self, split: str, path: source_lib.Input, labelled: bool, directory: Optional[str] = None
                   ) -> features_lib.FeatureSplit:
     """The cached features of `path` (tokenized once; reruns and later epochs read the cache)."""
     directory = directory or self.data_dir
@@ -257,7 +262,8 @@ class FineTuningTask(Task):
       log.info("%s: %d features of %s from the cache in %s", split, cached.num_features, path, directory)
       return cached
     report = DataReport(f"{split} ({path})")
-    examples = self.read(path, report, labelled)
+    examples = path.examples(self.config, report) if isinstance(path, source_lib.TfdsSplit) \
+        else self.read(path, report, labelled)
     if split == "train":
       self.labels = self.labels or self.label_set(examples)
       require(len(self.labels) >= 2, f"config.data.train={path}: fewer than 2 labels ({self.labels})")

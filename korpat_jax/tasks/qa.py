@@ -114,6 +114,9 @@ class QuestionAnsweringTask(FineTuningTask):
     if labelled and path:
       with open(path, encoding="utf-8") as f:
         scores = qa.evaluate(json.load(f), predictions)
+    elif labelled and split in ("eval", "test") and self.config.data.tfds:
+      from korpat_jax.datasets.korquad import squad_json
+      scores = qa.evaluate(squad_json(examples), predictions)  # a TFDS split: its questions are the gold set
 
     def write(directory: str) -> None:
       write_json(os.path.join(directory, self.predictions_file), predictions)
