@@ -175,3 +175,18 @@ def test_old_records_directory_is_refused_with_rerun_prepare(prepared, tmp_path)
   with pytest.raises(KorpatError, match=r"records schema 'korpat-electra-records/1', this version reads "
                                       r"'korpat-electra-records/2'; re-run `korpat-jax prepare`"):
     input_pipeline.make_iterator(str(tmp_path), global_batch_size=2, seed=0, process_index=0, process_count=1)
+
+
+def test_prepare_over_old_records_says_what_differs_and_overwrite_rewrites(prepared, tmp_path):
+  out, manifest, corpus = prepared
+  old_dir = tmp_path / "old"
+  run_local(corpus, CONFIG, WordHashFactory(), str(old_dir), workers=0, quiet=True)
+  state = json.loads((old_dir / ".prepare-state.json").read_text())  # as a schema-1 run would have left it
+  state["identity"]["schema"], state["fingerprint"] = "korpat-electra-records/1", "0" * 64
+  (old_dir / ".prepare-state.json").write_text(json.dumps(state))
+  with pytest.raises(KorpatError, match="record schema korpat-electra-records/1 there, korpat-electra-records/2 now"):
+    run_local(corpus, CONFIG, WordHashFactory(), str(old_dir), workers=0, quiet=True)
+  os.remove(old_dir / tfds_metadata.DATASET_INFO)
+  run_local(corpus, CONFIG, WordHashFactory(), str(old_dir), workers=0, quiet=True, overwrite=True)
+  rewritten = (old_dir / tfds_metadata.DATASET_INFO).read_text()
+  assert rewritten == open(os.path.join(out, tfds_metadata.DATASET_INFO)).read()
