@@ -173,6 +173,46 @@ def patent_tokenizers(work: Path, warmup: list[str]) -> dict[str, str]:
   return {"demo tokenizer (no user dictionary)": str(demo), "patent user dictionary (20k compounds)": str(patent)}
 
 
+def _cpu_us(fn, items, runs: int) -> float:
+  """Median CPU microseconds per item of `fn` over `items`."""
+  times = []
+  for _ in range(runs):
+    start = time.process_time()
+    for item in items:
+      fn(item)
+    times.append(time.process_time() - start)
+  return statistics.median(times) / len(items) * 1e6
+
+
+def stage_costs(tok: MWPTokenizer, texts: list[str], warm: tuple[dict, dict], runs: int) -> dict[str, float]:
+  """Where encode's time goes, CPU µs per sentence by stage (and per unseen morpheme for the miss path)."""
+  from korpat_jax.tokenizer.morphemes import sanitize
+  restore_cache(tok, warm)
+  wp = tok.wordpiece
+  joined = [tok.segment(t) for t in texts]
+  morphs = [j.split(" ") for j in joined]
+  unseen = sorted({m for ms in morphs for m in ms if m not in warm[0]})
+  plain = [m for m in unseen if re.fullmatch("[가-힣A-Za-z0-9]{1,100}", m)]
+  fresh = MWPTokenizer(tok.vocab, tok.user_dic).wordpiece   # nothing cached: every call below is a miss
+  for text in texts:   # everything cached for the per-stage figures
+    tok.encode(text).offsets
+  out = {"Mecab-ko parse (surfaces only)": _cpu_us(tok.segment, texts, runs),
+         "sanitize": _cpu_us(sanitize, texts, runs),
+         "split into morphemes": _cpu_us(lambda j: j.split(" "), joined, runs),
+         "ids of cached morphemes": _cpu_us(wp.ids, morphs, runs),
+         "tokens (first access)": _cpu_us(lambda t: tok.encode(t).tokens, texts, runs)
+         - _cpu_us(lambda t: tok.encode(t).ids, texts, runs),
+         "offsets (first access)": _cpu_us(lambda t: tok.encode(t).offsets, texts, runs)
+         - _cpu_us(lambda t: tok.encode(t).ids, texts, runs)}
+  if plain and hasattr(fresh, "greedy_ids"):
+    out["unseen plain morpheme: greedy WordPiece (per morpheme)"] = _cpu_us(fresh.greedy_ids, plain, runs)
+  if plain:
+    out["unseen plain morpheme: Rust encode + Pieces (per morpheme)"] = _cpu_us(fresh.pieces_of, plain, 1)
+  out["unseen morphemes per sentence"] = len([m for ms in morphs for m in ms if m not in warm[0]]) / len(texts)
+  out["plain share of unseen morphemes"] = len(plain) / max(1, len(unseen))
+  return out
+
+
 def patent_table(work: Path, runs: int, workers: int) -> None:
   """The long patent sentences (issue 11): encode after a warm-up on other text, vs bare Mecab-ko and the seed."""
   texts = patent_sentences(2000)
@@ -186,6 +226,7 @@ def patent_table(work: Path, runs: int, workers: int) -> None:
         f"(wall) | batch_encode CPU ms/sent: parent, workers | batch_encode projected on {workers} idle cores "
         f"(>= 1.8x) | ids identical |")
   print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+  stages = {}
   for name, directory in patent_tokenizers(work, warmup).items():
     tok = MWPTokenizer.load(directory)
     for text in warmup:
@@ -210,7 +251,12 @@ def patent_table(work: Path, runs: int, workers: int) -> None:
           f"{b['many']:,.0f} vs {b['one']:,.0f} sent/s = {b['many'] / b['one']:.2f}x | "
           f"{b['parent_ms']:.3f}, {b['workers_ms']:.3f} | {b['projected']:,.0f} sent/s = "
           f"{b['projected'] / rates['ours']:.2f}x encode | {identical} |")
+    stages[name] = stage_costs(tok, texts, warm, runs)
     tok.close()
+  print("\n| stage (CPU µs per sentence unless said) | " + " | ".join(stages) + " |")
+  print("|---|" + "---|" * len(stages))
+  for stage in next(iter(stages.values())):
+    print(f"| {stage} | " + " | ".join(f"{costs.get(stage, float('nan')):.2f}" for costs in stages.values()) + " |")
   print()
 
 

@@ -7,12 +7,14 @@ wordpiece cache then); the corpus pipeline only reads ids and never pays for the
 from __future__ import annotations
 
 from itertools import chain
+from operator import attrgetter
 from typing import Iterator, Sequence
 
 from korpat_jax.tokenizer.morphemes import sanitize
 from korpat_jax.tokenizer.wordpiece import BertWordPiece
 
 _CLS, _SEP = "[CLS]", "[SEP]"
+_tokens_of = attrgetter("tokens")
 
 
 class Segment:
@@ -33,8 +35,8 @@ class Segment:
     return cls(sanitize(text), joined.split(" ") if joined else [], wordpiece, keep, lead, trail)
 
   def tokens(self) -> list[str]:
-    pieces = self.wordpiece.pieces(self.morphs)
-    tokens = list(chain.from_iterable(p.tokens for p in pieces))[:self.keep]
+    tokens = list(chain.from_iterable(map(_tokens_of, self.wordpiece.pieces(self.morphs))))
+    del tokens[self.keep:]
     return [_CLS] * self.lead + tokens + [_SEP] * self.trail
 
   def offsets(self) -> list[tuple[int, int]]:
