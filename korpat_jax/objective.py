@@ -6,6 +6,7 @@ None of these functions touch parameters; `korpat_jax.train_step` wires them to 
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
@@ -58,9 +59,27 @@ def scatter(ids: jax.Array, positions: jax.Array, values: jax.Array, where: jax.
 
 
 def sample_tokens(rng: jax.Array, logits: jax.Array, temperature: float = 1.0) -> jax.Array:
-  """Gumbel-max sample from softmax(logits / temperature) under stop_gradient: [B, N, V] -> [B, N]."""
+  """A sample from softmax(logits / temperature) under stop_gradient: [..., V] -> [...] int32.
+
+  Exact, in two Gumbel-max stages: the vocab is cut into ~sqrt(V) blocks, a block is drawn by its total probability
+  (the logsumexp of its logits), then a token within it by its logits. P(token) = P(block) P(token | block) =
+  softmax(logits)[token], as one Gumbel-max over all V would give, but it draws ~2 sqrt(V) Gumbel variates instead of
+  V: at V = 35,000 the one-stage draw (two logarithms and a threefry word a logit) was ~8% of ELECTRA-Small's CPU
+  step. The random numbers differ from a one-stage draw's; the distribution does not.
+  """
   logits = jax.lax.stop_gradient(logits.astype(jnp.float32)) / temperature
-  return jnp.argmax(logits + jax.random.gumbel(rng, logits.shape), axis=-1).astype(jnp.int32)
+  vocab = logits.shape[-1]
+  block = max(1, math.isqrt(vocab - 1) + 1)
+  num_blocks = -(-vocab // block)
+  padded = jnp.pad(logits, [(0, 0)] * (logits.ndim - 1) + [(0, num_blocks * block - vocab)],
+                   constant_values=-jnp.inf)
+  blocks = padded.reshape(*logits.shape[:-1], num_blocks, block)
+  block_rng, token_rng = jax.random.split(rng)
+  block_scores = jax.nn.logsumexp(blocks, axis=-1)
+  chosen_block = jnp.argmax(block_scores + jax.random.gumbel(block_rng, block_scores.shape), axis=-1)
+  within = jnp.take_along_axis(blocks, chosen_block[..., None, None], axis=-2)[..., 0, :]
+  token = jnp.argmax(within + jax.random.gumbel(token_rng, within.shape), axis=-1)
+  return (chosen_block * block + token).astype(jnp.int32)
 
 
 def replace_tokens(input_ids: jax.Array, masked: Masked, sampled: jax.Array) -> tuple[jax.Array, jax.Array]:

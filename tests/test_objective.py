@@ -131,3 +131,20 @@ def test_finalize_metrics_ratios():
   assert float(m["loss"]) == pytest.approx(2.0 + 50 * 0.1)
   assert float(m["disc_precision"]) == pytest.approx(0.5)
   assert float(m["replaced_fraction"]) == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("vocab", [1, 2, 7, 50, 1000])
+def test_sample_tokens_is_exact_over_block_boundaries(vocab):
+  """The two-stage draw gives softmax(logits / T) whatever the vocab size (padded last block included)."""
+  rng = np.random.default_rng(vocab)
+  logits = jnp.asarray(rng.normal(size=(vocab,)) * 2.0, jnp.float32)
+  n = 20_000
+  draws = np.asarray(jax.jit(jax.vmap(lambda k: objective.sample_tokens(k, logits, 2.0)))(
+      jax.random.split(jax.random.key(7), n)))
+  assert draws.min() >= 0 and draws.max() < vocab
+  expected = np.asarray(jax.nn.softmax(logits / 2.0))
+  freq = np.bincount(draws, minlength=vocab) / n
+  # Total variation distance against its sampling noise (~sqrt(V / n) / 2 for near-uniform probabilities).
+  assert 0.5 * np.abs(freq - expected).sum() < 0.5 * np.sqrt(vocab / n) + 0.01
+  if vocab == 7:
+    assert np.allclose(freq, expected, atol=4 * np.sqrt(expected * (1 - expected) / n) + 1e-3)

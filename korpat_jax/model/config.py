@@ -38,6 +38,7 @@ class ElectraConfig:
   initializer_range: float = 0.02
   dtype: str = "float32"  # compute dtype; parameters are always float32
   attention_impl: str = "auto"  # auto | xla | cudnn
+  dropout_rng: str = "hash"  # hash (a counter hash, fast) | threefry (flax nn.Dropout): see model/dropout.py
   remat: bool = False  # rematerialise each encoder layer in the backward pass
 
   @classmethod

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from korpat_jax.model.config import ElectraConfig, EncoderConfig
+from korpat_jax.model.dropout import Dropout
 
 
 def _dense(features: int, cfg: ElectraConfig, name: str) -> nn.Dense:
@@ -51,7 +52,7 @@ class Embeddings(nn.Module):
     self.position_embeddings = embed(cfg.max_position_embeddings, "position_embeddings")
     self.token_type_embeddings = embed(cfg.type_vocab_size, "token_type_embeddings")
     self.LayerNorm = _layer_norm(cfg)
-    self.dropout = nn.Dropout(cfg.dropout_rate)
+    self.dropout = Dropout(cfg.dropout_rate, cfg.dropout_rng)
 
   def __call__(self, input_ids: jax.Array, token_type_ids: jax.Array, deterministic: bool) -> jax.Array:
     positions = jnp.arange(input_ids.shape[-1])[None, :]
@@ -83,7 +84,7 @@ class SelfAttentionQKV(nn.Module):
       logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(enc.head_dim).astype(q.dtype)
       logits = jnp.where(attention_mask, logits, jnp.finfo(logits.dtype).min)
       probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(q.dtype)
-      probs = nn.Dropout(cfg.attention_dropout_rate)(probs, deterministic=False)
+      probs = Dropout(cfg.attention_dropout_rate, cfg.dropout_rng)(probs, deterministic=False)
       out = jnp.einsum("bhqk,bkhd->bqhd", probs, v)
     else:
       impl = None if cfg.attention_impl == "auto" else cfg.attention_impl
@@ -100,7 +101,7 @@ class AddNorm(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, residual: jax.Array, deterministic: bool) -> jax.Array:
     x = _dense(self.features, self.cfg, "dense")(x)
-    x = nn.Dropout(self.cfg.dropout_rate)(x, deterministic=deterministic)
+    x = Dropout(self.cfg.dropout_rate, self.cfg.dropout_rng)(x, deterministic=deterministic)
     return _layer_norm(self.cfg)(x + residual)
 
 

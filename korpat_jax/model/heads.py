@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from korpat_jax.model.config import ElectraConfig
+from korpat_jax.model.dropout import Dropout
 from korpat_jax.model.electra import Embeddings, Encoder
 
 
@@ -51,7 +52,7 @@ class ElectraForTokenClassification(_EncoderOutput):
   def setup(self):
     super().setup()
     rate = self.cfg.dropout_rate if self.classifier_dropout is None else self.classifier_dropout
-    self.dropout = nn.Dropout(rate)
+    self.dropout = Dropout(rate, self.cfg.dropout_rng)
     self.classifier = _dense(self.num_labels, self.cfg, "classifier")
 
   def __call__(self, input_ids: jax.Array, token_type_ids: jax.Array, attention_mask: jax.Array,
@@ -69,9 +70,9 @@ class ClassificationHead(nn.Module):
 
   @nn.compact
   def __call__(self, hidden: jax.Array, deterministic: bool) -> jax.Array:
-    x = nn.Dropout(self.dropout_rate)(hidden[:, 0], deterministic=deterministic)
+    x = Dropout(self.dropout_rate, self.cfg.dropout_rng)(hidden[:, 0], deterministic=deterministic)
     x = nn.gelu(_dense(self.cfg.discriminator.hidden_size, self.cfg, "dense")(x), approximate=False)
-    x = nn.Dropout(self.dropout_rate)(x, deterministic=deterministic)
+    x = Dropout(self.dropout_rate, self.cfg.dropout_rng)(x, deterministic=deterministic)
     return _dense(self.num_labels, self.cfg, "out_proj")(x)
 
 

@@ -19,6 +19,7 @@ from korpat_jax.config import require
 from korpat_jax.errors import ConfigError
 from korpat_jax.mfu import training_flops_per_step
 from korpat_jax.model import ElectraConfig, ElectraPretrainer
+from korpat_jax.model.dropout import DROPOUT_RNGS
 from korpat_jax.optimizer import make_optimizer
 from korpat_jax.tasks.base import Batch, EvalResult, Task, TaskInput
 from korpat_jax.train_state import TrainState
@@ -49,6 +50,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
            f"config.model.dtype={m.dtype!r}: expected float32, bfloat16 or float16")
   require(m.attention_impl in ("auto", "xla", "cudnn"),
            f"config.model.attention_impl={m.attention_impl!r}: expected auto, xla or cudnn")
+  require(m.dropout_rng in DROPOUT_RNGS,
+           f"config.model.dropout_rng={m.dropout_rng!r}: expected one of {', '.join(DROPOUT_RNGS)}")
   if m.attention_impl == "cudnn":
     require(m.dtype in ("bfloat16", "float16"),
              f"config.model.attention_impl='cudnn': needs model.dtype bfloat16 or float16, not {m.dtype!r}")
