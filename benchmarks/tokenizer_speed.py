@@ -112,7 +112,8 @@ def _proc_cpu(pid: int) -> float:
 
 def batch_cpu(tok: MWPTokenizer, texts: list[str], workers: int) -> tuple[float, float]:
   """CPU seconds per sentence of batch_encode: (this process, all workers together)."""
-  pids = [p.pid for p in tok._get_pool(workers)._pool]
+  pool = tok._get_pool(workers)
+  pids = pool.pids if hasattr(pool, "pids") else [p.pid for p in pool._pool]   # before issue 11: multiprocessing
   before = [_proc_cpu(p) for p in pids]
   start = time.process_time()
   tok.batch_encode(texts, num_workers=workers)
