@@ -7,11 +7,15 @@ Saves are async: the next train step runs while the previous save is written. On
 of every file it wrote goes into `<step>/korpat_checksums.json`, so that flipped bytes are found on restore
 (`verify`); a checkpoint that cannot be restored is moved aside to `_broken/<step>` (`move_aside`), never deleted.
 A save that fails (a full disk) raises a one-line KorpatError naming the path and the free space.
+
+The directory may be a URL (gs://...): Orbax writes it itself (its array data through TensorStore's own gcs / s3
+drivers), and everything here reads it through korpat_jax.files (etils.epath). There the checksums are file sizes,
+not sha256s: hashing would read every checkpoint back from the bucket, and the object store checks the bytes of
+each upload itself. Orbax creates the directory at the first save, so a run that fails before it leaves none.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -24,6 +28,7 @@ import orbax.checkpoint as ocp
 from etils import epath
 from orbax.checkpoint import checkpoint_managers as policies
 
+from korpat_jax import files
 from korpat_jax.errors import KorpatError
 
 STATE, DATA = "state", "data"
@@ -34,6 +39,8 @@ log = logging.getLogger("korpat_jax")
 
 def free_space(path: str) -> str:
   """'12.3 GiB free' on the file system of `path` (or of its nearest existing parent)."""
+  if files.is_remote(path):
+    return f"on {files.scheme(path)}:// (an object store: check its quota and permissions)"
   while path and not os.path.exists(path):
     path = os.path.dirname(path)
   try:
@@ -48,19 +55,14 @@ def error_line(error: BaseException) -> str:
 
 
 def file_checksums(directory: str) -> dict[str, str]:
-  """sha256 of every file below `directory` (relative paths), the checksum file itself excluded."""
+  """sha256 of every file below `directory` (relative paths), the checksum file itself excluded; on a remote
+  directory `size:N` instead (see the module docstring)."""
   sums = {}
-  for root, _, files in os.walk(directory):
-    for name in files:
-      path = os.path.join(root, name)
-      rel = os.path.relpath(path, directory)
-      if rel in (CHECKSUMS, CHECKSUMS + ".tmp"):
-        continue
-      digest = hashlib.sha256()
-      with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-          digest.update(block)
-      sums[rel] = digest.hexdigest()
+  for rel in files.walk_files(directory):
+    if rel in (CHECKSUMS, CHECKSUMS + ".tmp") or rel.startswith(CHECKSUMS + ".tmp-"):
+      continue
+    path = files.join(directory, *rel.split("/"))
+    sums[rel] = f"size:{files.file_size(path)}" if files.is_remote(directory) else files.sha256_of(path)
   return sums
 
 
@@ -75,7 +77,7 @@ class Checkpointer:
 
   def __init__(self, directory: str, *, interval: int, keep: int, async_save: bool = True,
                read_only: bool = False, best_metric: Optional[str] = None):
-    self.directory = os.path.abspath(directory)
+    self.directory = files.resolve(directory)
     save_policy = policies.AnySavePolicy([policies.FixedIntervalPolicy(max(1, interval)),
                                           policies.PreemptionCheckpointingPolicy()])
     keep_policy = policies.LatestN(max(1, keep))
@@ -95,7 +97,7 @@ class Checkpointer:
           best_fn=best_fn,
           enable_async_checkpointing=async_save,
           read_only=read_only,
-          create=not read_only,
+          create=False,  # the first save creates it: a run that fails before leaves no empty checkpoints/
       )
       self._manager = ocp.CheckpointManager(self.directory, options=options)
     finally:
@@ -106,10 +108,8 @@ class Checkpointer:
   def latest_in(directory: str) -> Optional[int]:
     """The latest finalised step in `directory` (None when there is none), read from the directory names alone:
     no CheckpointManager, whose creation every process would have to enter in the same order."""
-    if not os.path.isdir(directory):
-      return None
-    steps = [int(name) for name in os.listdir(directory)
-             if name.isdigit() and os.path.isdir(os.path.join(directory, name))]
+    steps = [int(name) for name in files.listdir(directory)
+             if name.isdigit() and files.isdir(files.join(directory, name))]
     return max(steps, default=None)
 
   def latest_step(self) -> Optional[int]:
@@ -139,57 +139,53 @@ class Checkpointer:
     return self._manager.should_save(step)
 
   def _save_error(self, step: int, error: BaseException) -> KorpatError:
-    path = os.path.join(self.directory, str(step))
+    path = files.join(self.directory, str(step))
     return KorpatError(f"{path}: saving the checkpoint failed ({error_line(error)}; {free_space(self.directory)}); "
                        "earlier checkpoints are intact: free space and rerun to resume")
 
   def _write_checksums(self) -> None:
     for step in self._unhashed:
-      directory = os.path.join(self.directory, str(step))
-      if os.path.isdir(directory) and jax.process_index() == 0:
-        path = os.path.join(directory, CHECKSUMS)
-        sums = file_checksums(directory)
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-          json.dump(sums, f, indent=0, sort_keys=True)
-        os.replace(path + ".tmp", path)
+      directory = files.join(self.directory, str(step))
+      if jax.process_index() == 0 and files.isdir(directory):
+        files.write_text(files.join(directory, CHECKSUMS),
+                         json.dumps(file_checksums(directory), indent=0, sort_keys=True))
     self._unhashed = []
 
   def verify(self, step: int, needs_data: bool) -> Optional[str]:
     """Why the checkpoint of `step` cannot be restored (missing items, changed bytes), or None."""
-    directory = os.path.join(self.directory, str(step))
+    directory = files.join(self.directory, str(step))
     for item in (STATE, DATA) if needs_data else (STATE,):
-      if not os.path.isdir(os.path.join(directory, item)):
+      if not files.isdir(files.join(directory, item)):
         return f"its {item!r} item is missing" + (" (the data iterator's position)" if item == DATA else "")
-    metadata = os.path.join(directory, STATE, "_METADATA")
-    if not os.path.isfile(metadata) or not os.path.getsize(metadata):
+    metadata = files.join(directory, STATE, "_METADATA")
+    if not files.isfile(metadata) or not files.file_size(metadata):
       return "state/_METADATA is missing or empty"
     try:
-      with open(os.path.join(directory, CHECKSUMS), encoding="utf-8") as f:
-        expected = json.load(f)
+      expected = files.read_json(files.join(directory, CHECKSUMS))
     except FileNotFoundError:
       return None  # written before checksums, or killed before they were: the restore itself decides
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
       return f"{CHECKSUMS} is unreadable ({error_line(e)})"
     found = file_checksums(directory)
     for rel, digest in sorted(expected.items()):
       if rel not in found:
         return f"{rel} is missing"
       if found[rel] != digest:
-        return f"{rel} has changed since it was saved (sha256 mismatch)"
+        return f"{rel} has changed since it was saved ({'size' if found[rel].startswith('size:') else 'sha256'} mismatch)"
     return None
 
   def move_aside(self, step: int, reason: str) -> str:
     """Moves a checkpoint that cannot be restored to `_broken/<step>` (never deletes it); returns where."""
-    target = os.path.join(self.directory, BROKEN, str(step))
+    target = files.join(self.directory, BROKEN, str(step))
+    source = files.join(self.directory, str(step))
     if jax.process_index() == 0:
-      os.makedirs(os.path.dirname(target), exist_ok=True)
+      files.makedirs(files.join(self.directory, BROKEN))
       suffix = 1
-      while os.path.exists(target):
-        target = os.path.join(self.directory, BROKEN, f"{step}.{suffix}")
+      while files.exists(target):
+        target = files.join(self.directory, BROKEN, f"{step}.{suffix}")
         suffix += 1
-      os.replace(os.path.join(self.directory, str(step)), target)
-      log.warning("%s: cannot be restored (%s): moved to %s", os.path.join(self.directory, str(step)), reason,
-                  target)
+      files.rename(source, target)
+      log.warning("%s: cannot be restored (%s): moved to %s", source, reason, target)
     if jax.process_count() > 1:
       from jax.experimental import multihost_utils
       multihost_utils.sync_global_devices(f"korpat_move_aside_{step}")
@@ -217,7 +213,7 @@ class Checkpointer:
     if step is None:
       raise KorpatError(f"{self.directory}: no checkpoint found")
     self._check_step(step)
-    item = os.path.join(self.directory, str(step), STATE)
+    item = files.join(self.directory, str(step), STATE)
     try:
       metadata = ocp.StandardCheckpointHandler().metadata(epath.Path(item))
       device = jax.local_devices(backend="cpu")[0]
@@ -234,7 +230,7 @@ class Checkpointer:
     return step, jax.tree_util.tree_map(np.asarray, state["params"])
 
   def _saved_items(self, step: int) -> set[str]:
-    return set(os.listdir(os.path.join(self.directory, str(step))))
+    return set(files.listdir(files.join(self.directory, str(step))))
 
   def _check_step(self, step: int) -> None:
     steps = self.all_steps()

@@ -1,5 +1,9 @@
 """Where training numbers go: one console line per log step, TensorBoard scalars and `metrics.jsonl` (one JSON
-object per logged step, for scripts) in the workdir."""
+object per logged step, for scripts) in the workdir.
+
+On a remote workdir (gs://...) both files grow in a local mirror (korpat_jax.files.Mirror: object stores cannot
+append) that is uploaded every `sync_every_s` seconds and when the writer closes (tensorboardX's own gs:// writer
+would need google-cloud-storage and re-uploads its whole buffer on every flush)."""
 
 from __future__ import annotations
 
@@ -32,37 +36,52 @@ class ScalarSink(Protocol):
   def close(self) -> None: ...
 
 
+REMOTE_SYNC_S = 30.0  # how often the metrics of a remote workdir are uploaded
+
+
 class TensorBoardSink:
-  def __init__(self, workdir: str, resume_step: int):
+  def __init__(self, workdir: str, resume_step: int, sync_every_s: float = REMOTE_SYNC_S):
     from tensorboardX import SummaryWriter
-    logdir = os.path.join(workdir, "tensorboard")
-    os.makedirs(logdir, exist_ok=True)
-    self.path = logdir
-    self._writer = SummaryWriter(logdir, purge_step=resume_step + 1 if resume_step else None)
+    self._mirror = files.Mirror(files.join(workdir, "tensorboard"), sync_every_s)
+    os.makedirs(self._mirror.local, exist_ok=True)
+    self.path = self._mirror.target
+    # Each run's events go to a new file named by the second it started: a remote one also gets the step it
+    # resumes from, or a rerun within the same second would replace the previous run's upload.
+    self._writer = SummaryWriter(self._mirror.local, purge_step=resume_step + 1 if resume_step else None,
+                                 filename_suffix=f".from{resume_step}" if self._mirror.remote else "")
 
   def write(self, step: int, scalars: Mapping[str, float], prefix: str) -> None:
     for name, value in scalars.items():
       self._writer.add_scalar(f"{prefix}/{name}", float(value), step)
     self._writer.flush()
+    self._mirror.sync()
 
   def close(self) -> None:
     self._writer.close()
+    self._mirror.close()
 
 
 class JsonlSink:
   """metrics.jsonl: one JSON object per logged step and split, for scripts."""
 
-  def __init__(self, workdir: str, resume_step: int):
-    self.path = os.path.join(workdir, "metrics.jsonl")
-    _truncate_jsonl(self.path, resume_step)
-    self._file = open(self.path, "a", encoding="utf-8")
+  NAME = "metrics.jsonl"
+
+  def __init__(self, workdir: str, resume_step: int, sync_every_s: float = REMOTE_SYNC_S):
+    self._mirror = files.Mirror(workdir, sync_every_s)
+    self.path = self._mirror.target_path(self.NAME)
+    self._mirror.pull(self.NAME)
+    _truncate_jsonl(self._mirror.path(self.NAME), resume_step, shown_as=self.path)
+    self._mirror.sync(force=True)
+    self._file = open(self._mirror.path(self.NAME), "a", encoding="utf-8")
 
   def write(self, step: int, scalars: Mapping[str, float], prefix: str) -> None:
     self._file.write(json.dumps({"split": prefix, "step": step, **{k: float(v) for k, v in scalars.items()}}) + "\n")
     self._file.flush()
+    self._mirror.sync()
 
   def close(self) -> None:
     self._file.close()
+    self._mirror.close()
 
 
 def load_sinks(specs: str, workdir: str, config: Any) -> list[ScalarSink]:
@@ -82,13 +101,15 @@ class MetricWriter:
   """Writes from process 0 only; other processes keep quiet."""
 
   def __init__(self, workdir: str, resume_step: int = 0, console_keys: Sequence[str] = ("loss", "learning_rate"),
-               extra_sinks: Sequence[ScalarSink] = ()):
+               extra_sinks: Sequence[ScalarSink] = (), sync_every_s: float = REMOTE_SYNC_S):
     """A resumed run first drops what the interrupted one logged after its last checkpoint (`resume_step`), so
-    every step appears once. `console_keys` are the train scalars shown on the console line."""
+    every step appears once. `console_keys` are the train scalars shown on the console line; `sync_every_s` is
+    how often the files of a remote workdir are uploaded."""
     self.console_keys = tuple(console_keys)
     self._sinks: list[ScalarSink] = []
     if jax.process_index() == 0:
-      self._sinks = [TensorBoardSink(workdir, resume_step), JsonlSink(workdir, resume_step), *extra_sinks]
+      self._sinks = [TensorBoardSink(workdir, resume_step, sync_every_s),
+                     JsonlSink(workdir, resume_step, sync_every_s), *extra_sinks]
 
   def write(self, step: int, scalars: Mapping[str, float], prefix: str = "train") -> None:
     """A write that fails (a full disk) stops the run with one line naming the file and the free space."""
@@ -128,11 +149,13 @@ def _duration(seconds: float) -> str:
   return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
-def _truncate_jsonl(path: str, last_step: int) -> None:
+def _truncate_jsonl(path: str, last_step: int, shown_as: Optional[str] = None) -> None:
   """Keeps the lines of steps <= last_step (all lines are dropped when last_step is 0: a fresh run). A line that
-  is not JSON (the partial last line of a killed run) is dropped with a warning."""
+  is not JSON (the partial last line of a killed run) is dropped with a warning. `path` is local; messages name
+  `shown_as` (the remote file it mirrors)."""
   if not os.path.exists(path):
     return
+  shown_as = shown_as or path
   kept = []
   with open(path, encoding="utf-8", errors="replace") as f:
     for number, line in enumerate(f, 1):
@@ -141,7 +164,7 @@ def _truncate_jsonl(path: str, last_step: int) -> None:
       try:
         step = json.loads(line).get("step", 0)
       except (json.JSONDecodeError, AttributeError):
-        log.warning("%s:%d: not a JSON object (a partial line of an interrupted run?): dropped", path, number)
+        log.warning("%s:%d: not a JSON object (a partial line of an interrupted run?): dropped", shown_as, number)
         continue
       if last_step and step <= last_step:
         kept.append(line if line.endswith("\n") else line + "\n")
@@ -149,4 +172,4 @@ def _truncate_jsonl(path: str, last_step: int) -> None:
     with files.atomic_open(path) as f:
       f.writelines(kept)
   except OSError as e:
-    raise KorpatError(f"{path}: rewriting the metrics log failed ({e.strerror or e})") from None
+    raise KorpatError(f"{shown_as}: rewriting the metrics log failed ({e.strerror or e})") from None

@@ -2,6 +2,10 @@
 
 Either way the trainer sees a `TrainInput`: an iterator of per-process numpy batches (made global by
 `input_pipeline.to_global`), the special token ids, and the object whose state goes into checkpoints.
+
+Records must be local files: the ArrayRecord reader opens local paths only (a gs:// path makes it block, with no
+error, on a machine without network), so a URL is refused in one line. A tokenizer directory may be a URL: its
+vocab.txt is read through a local copy (korpat_jax.files.local_copy) and the URL itself is recorded for export.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 import ml_collections
 import numpy as np
 
+from korpat_jax import files
 from korpat_jax.errors import ConfigError
 from korpat_jax.special_tokens import SpecialIds
 
@@ -42,7 +47,8 @@ class TrainInput:
 
 
 def resolve(path: str, workdir: str) -> str:
-  return os.path.abspath(os.path.expanduser(path.replace("{workdir}", workdir))) if path else ""
+  """`{workdir}` filled in; local paths made absolute, URLs kept (korpat_jax.files.resolve)."""
+  return files.resolve(path.replace("{workdir}", workdir)) if path else ""
 
 
 def make_input(config: ml_collections.ConfigDict, workdir: str, start_step: int) -> TrainInput:
@@ -60,13 +66,16 @@ def make_input(config: ml_collections.ConfigDict, workdir: str, start_step: int)
   from korpat_jax import input_pipeline
   from korpat_jax.corpus.records import read_manifest
   records_dir = resolve(d.records_dir, workdir)
+  files.require_local(records_dir, "config.data.records_dir",
+                      "ArrayRecord shards are read from local files only; copy them to a local disk (gcloud storage "
+                      "cp -r) or mount the bucket (gcsfuse) and pass that path")
   tokenizer_dir = resolve(d.tokenizer_dir, workdir)
   manifest = read_manifest(records_dir)
   if manifest.seq_len != t.seq_len:
     raise ConfigError(f"config.train.seq_len={t.seq_len}: the records in {records_dir} have seq_len "
                       f"{manifest.seq_len}")
   tokenizer_dir = tokenizer_dir or manifest.raw.get("tokenizer_dir") or None
-  if tokenizer_dir and os.path.exists(os.path.join(tokenizer_dir, "vocab.txt")):
+  if tokenizer_dir and files.exists(files.join(tokenizer_dir, "vocab.txt")):
     _check_vocab(tokenizer_dir, manifest.vocab_hash, records_dir)
   special = SpecialIds.from_mapping(manifest.special_ids)
   common = dict(global_batch_size=t.batch_size, worker_count=d.worker_count, prefetch=d.prefetch)
@@ -87,7 +96,8 @@ def make_input(config: ml_collections.ConfigDict, workdir: str, start_step: int)
 def _check_vocab(tokenizer_dir: str, vocab_hash: str, records_dir: str) -> None:
   """The tokenizer recorded for export must be the one that made the records."""
   from korpat_jax.tokenizer.mwp import read_vocab, vocab_sha256
-  found = vocab_sha256(read_vocab(os.path.join(tokenizer_dir, "vocab.txt")))
+  found = vocab_sha256(read_vocab(os.path.join(files.local_copy(tokenizer_dir, "tokenizer directory"),
+                                               "vocab.txt")))
   if found != vocab_hash:
     raise ConfigError(f"config.data.tokenizer_dir={tokenizer_dir}: its vocab.txt is not the one that made the "
                       f"records in {records_dir} (vocab hash {found[:12]} vs {vocab_hash[:12]})")

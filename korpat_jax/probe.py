@@ -12,7 +12,7 @@ from typing import Sequence
 import jax
 import numpy as np
 
-from korpat_jax import workdir as workdir_lib
+from korpat_jax import files, workdir as workdir_lib
 from korpat_jax.special_tokens import SpecialIds
 
 SENTENCE = "본 발명은 질화갈륨 기판 상에 형성된 발광다이오드 및 그 제조방법에 관한 것이다."
@@ -25,7 +25,7 @@ def probe(workdir: str, text: str = SENTENCE, every: int = 5, top_k: int = 3) ->
   from korpat_jax.tokenizer import MWPTokenizer
   cfg, tokenizer_dir, special_ids = workdir_lib.read_model_info(workdir)
   special = SpecialIds.from_mapping(special_ids)
-  tok = MWPTokenizer.load(tokenizer_dir)
+  tok = MWPTokenizer.load(files.local_copy(tokenizer_dir, "tokenizer directory"))
   step, params = restore_params(workdir, None)
   model = ElectraPretrainer(cfg)
   enc = tok.encode(text, max_length=cfg.max_position_embeddings)

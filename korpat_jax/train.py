@@ -5,7 +5,9 @@
 
 mesh -> input (the task's) -> model and sharded state (init, init_from or restore) -> compiled steps -> loop (log,
 eval, profile, checkpoint) -> final checkpoint -> test evaluation of the best checkpoint. Rerunning the same command
-resumes from the latest checkpoint; a finished run says so and stops.
+resumes from the latest checkpoint; a finished run says so and stops. The workdir may be a local path or a URL
+that etils.epath supports (gs://...; see korpat_jax.files): profiles and HLO dumps of a remote workdir are written
+locally and uploaded when the run ends.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import os
 import time
 from typing import Any, Callable, Optional, Sequence
 
@@ -23,7 +24,7 @@ import ml_collections
 import numpy as np
 
 from korpat_jax import config as config_lib
-from korpat_jax import distributed, input_pipeline, profiling, sharding, workdir as workdir_lib
+from korpat_jax import distributed, files, input_pipeline, profiling, sharding, workdir as workdir_lib
 from korpat_jax.checkpoint import BROKEN, Checkpointer, error_line
 from korpat_jax.errors import ConfigError, KorpatError
 from korpat_jax.metrics import MetricWriter, load_sinks
@@ -39,9 +40,10 @@ log = logging.getLogger("korpat_jax")
 
 def train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task] = None) -> dict[str, float]:
   """Runs (or resumes) the config's task; returns the last logged train metrics."""
-  workdir = os.path.abspath(workdir)
-  if config.profile.dump_hlo:
-    profiling.enable_hlo_dump(os.path.join(workdir, "hlo"))
+  workdir = files.resolve(workdir)
+  hlo_dir = files.Mirror(files.join(workdir, "hlo")) if config.profile.dump_hlo else None
+  if hlo_dir is not None:
+    profiling.enable_hlo_dump(hlo_dir.local)
   distributed.initialize(config.distributed)
   task = task or make_task(config, workdir)
   task.validate(jax.device_count())
@@ -88,8 +90,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task] 
                         else ())
   best = _BestEval(workdir, task.main_metric, start_step)
   guard = NonFiniteGuard(config.train.on_nonfinite, config.train.max_nonfinite_in_a_row)
-  profile = profiling.ProfileWindow(os.path.join(workdir, "profile"), config.profile.start_step,
-                                    config.profile.num_steps)
+  profile_dir = files.Mirror(files.join(workdir, "profile"))
+  profile = profiling.ProfileWindow(profile_dir.local, config.profile.start_step, config.profile.num_steps)
+  uploads = [m for m in (profile_dir, hlo_dir) if m is not None and jax.process_index() == 0]
   if start_step >= num_steps:
     log.info("already trained to step %d (%d steps): nothing to do", start_step, num_steps)
   last: dict[str, float] = {}
@@ -139,8 +142,10 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task] 
         profile.close()
         ckpt.close()
         writer.close()
+        _close_all(uploads)
         raise Preempted(done, stop.received, ckpt.directory)
   profile.close()
+  _close_all(uploads)
   ckpt.wait()
 
   # The test split, scored with the best checkpoint (the last one when the task keeps no best).
@@ -155,8 +160,14 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task] 
                      keys=_eval_console_keys(task, result))
   ckpt.close()
   writer.close()
-  log.info("done: checkpoints in %s, TensorBoard logs in %s", ckpt.directory, os.path.join(workdir, "tensorboard"))
+  log.info("done: checkpoints in %s, TensorBoard logs in %s", ckpt.directory, files.join(workdir, "tensorboard"))
   return last
+
+
+def _close_all(mirrors: Sequence[files.Mirror]) -> None:
+  """Uploads what was written locally for a remote workdir (profiles, HLO dumps)."""
+  for mirror in mirrors:
+    mirror.close()
 
 
 @dataclasses.dataclass
@@ -226,7 +237,7 @@ class _BestEval:
   def __init__(self, workdir: str, main_metric: Optional[str], start_step: int):
     self.workdir, self.main = workdir, main_metric
     self.step, self.value = 0, -np.inf
-    saved = workdir_lib.read_json_if_exists(os.path.join(workdir, "eval", "metrics.json"))
+    saved = workdir_lib.read_json_if_exists(files.join(workdir, "eval", "metrics.json"))
     if main_metric and saved and 0 < int(saved.get("step", 0)) <= start_step and main_metric in saved:
       self.step, self.value = int(saved["step"]), float(saved[main_metric])
 
@@ -249,15 +260,15 @@ class _BestEval:
   def write(self, split: str, step: int, result: EvalResult) -> None:
     if jax.process_index() != 0:
       return
-    directory = os.path.join(self.workdir, split)
-    os.makedirs(directory, exist_ok=True)
+    directory = files.join(self.workdir, split)
+    files.makedirs(directory)
     if result.write is not None:
       result.write(directory)
     main = {"main": self.main} if self.main else {}
-    workdir_lib.write_json(os.path.join(directory, "metrics.json"), {"step": step, **main, **result.scores})
+    workdir_lib.write_json(files.join(directory, "metrics.json"), {"step": step, **main, **result.scores})
 
   def has_scores(self, split: str) -> bool:
-    saved = workdir_lib.read_json_if_exists(os.path.join(self.workdir, split, "metrics.json"))
+    saved = workdir_lib.read_json_if_exists(files.join(self.workdir, split, "metrics.json"))
     return bool(saved) and (not self.step or int(saved.get("step", -1)) == self.step)
 
 
@@ -290,7 +301,7 @@ def _restore(task: Task, ckpt: Checkpointer, steps: CompiledSteps, data: TaskInp
 def _start_from(task: Task, state: TrainState, source: str, state_sharding: Any) -> TrainState:
   """Replaces the initial params by those of another run (or an import-hf directory) that the task takes; absent
   subtrees stay freshly initialised (e.g. a task head, or the generator when starting from an HF discriminator)."""
-  source = os.path.abspath(os.path.expanduser(source))
+  source = files.resolve(source)
   step, loaded = Checkpointer(workdir_lib.checkpoint_dir(source), interval=1, keep=1,
                               read_only=True).restore_params_on_host()
   fresh = {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_leaves_with_path(state.params)}
@@ -345,6 +356,9 @@ def run_command(argv: Optional[Sequence[str]], prog: str, description: str, vari
     return 0
   if not args.workdir:
     parser.error("the following arguments are required: --workdir")
+  if config.data.get("build_demo") and files.is_remote(args.workdir):
+    raise ConfigError(f"--workdir {args.workdir}: the demo builds its records under the workdir and ArrayRecord "
+                      "reads local files only; use a local --workdir")
   setup_logging()
   if prepare is not None:
     prepare(config, args.workdir)

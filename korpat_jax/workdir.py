@@ -5,13 +5,14 @@
   WORKDIR/checkpoints/      Orbax checkpoints (korpat_jax.checkpoint)
   WORKDIR/tensorboard/      TensorBoard event files
   WORKDIR/profile/          jax.profiler traces
+
+WORKDIR may be a local path or a URL that etils.epath supports (gs://...): every path goes through korpat_jax.files.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 from typing import Any, Mapping, Optional
 
 from korpat_jax import files
@@ -23,33 +24,34 @@ log = logging.getLogger("korpat_jax")
 
 
 def checkpoint_dir(workdir: str) -> str:
-  return os.path.join(workdir, "checkpoints")
+  return files.join(workdir, "checkpoints")
 
 
 def write_model_info(workdir: str, model: ElectraConfig, tokenizer_dir: Optional[str],
                      special_ids: Mapping[str, int]) -> None:
-  os.makedirs(workdir, exist_ok=True)
-  info = {"model": model.to_dict(), "tokenizer_dir": tokenizer_dir and os.path.abspath(tokenizer_dir),
+  files.makedirs(workdir)
+  info = {"model": model.to_dict(), "tokenizer_dir": tokenizer_dir and files.resolve(tokenizer_dir),
           "special_ids": dict(special_ids)}
-  write_json(os.path.join(workdir, MODEL_JSON), info)
+  write_json(files.join(workdir, MODEL_JSON), info)
 
 
 def write_run_config(workdir: str, config: Mapping[str, Any]) -> None:
-  os.makedirs(workdir, exist_ok=True)
-  write_json(os.path.join(workdir, CONFIG_JSON), config)
+  files.makedirs(workdir)
+  write_json(files.join(workdir, CONFIG_JSON), config)
 
 
 def read_model_info(workdir: str) -> tuple[ElectraConfig, Optional[str], dict[str, int]]:
   """(model config, tokenizer directory or None, special ids) of a run directory."""
-  path = os.path.join(workdir, MODEL_JSON)
-  if not os.path.exists(path):
+  path = files.join(workdir, MODEL_JSON)
+  if not files.exists(path):
     raise KorpatError(f"{path}: missing; is {workdir!r} a korpat-jax run directory?")
   try:
-    with open(path, encoding="utf-8") as f:
-      info = json.load(f)
+    info = files.read_json(path)
     return ElectraConfig.from_dict(info["model"]), info.get("tokenizer_dir"), dict(info["special_ids"])
   except (json.JSONDecodeError, KeyError, TypeError) as e:
     raise KorpatError(f"{path}: unreadable model info ({e})") from None
+  except (OSError, UnicodeDecodeError) as e:
+    raise KorpatError(f"{path}: cannot read it ({type(e).__name__}: {e})") from None
 
 
 # The fields that fix parameter shapes; compute dtype, dropout, attention kernel or remat may change on a resume.
@@ -60,14 +62,14 @@ SHAPE_FIELDS = ("vocab_size", "embedding_size", "discriminator", "generator", "m
 def check_same_model(workdir: str, model: ElectraConfig) -> None:
   """A run directory's checkpoints only restore into the model that wrote them: say so in one line, not deep in
   Orbax."""
-  if not os.path.exists(os.path.join(workdir, MODEL_JSON)):
+  if not files.exists(files.join(workdir, MODEL_JSON)):
     return
   saved = read_model_info(workdir)[0].to_dict()
   wanted = model.to_dict()
   diffs = [f"{field}: {saved[field]} saved, {wanted[field]} now" for field in SHAPE_FIELDS
            if saved[field] != wanted[field]]
   if diffs:
-    raise ConfigError(f"{os.path.join(workdir, MODEL_JSON)}: this run directory holds another model ("
+    raise ConfigError(f"{files.join(workdir, MODEL_JSON)}: this run directory holds another model ("
                       + "; ".join(diffs) + "); use a new --workdir or the run's own config")
 
 
@@ -77,20 +79,19 @@ write_json = files.write_json  # the run directory's JSON files are written atom
 def read_json_if_exists(path: str) -> Optional[dict]:
   """A JSON object file, or None when it is absent or unreadable (a half-written file of a killed run)."""
   try:
-    with open(path, encoding="utf-8") as f:
-      value = json.load(f)
-  except (OSError, json.JSONDecodeError):
+    value = files.read_json(path)
+  except (OSError, json.JSONDecodeError, UnicodeDecodeError):
     return None
   return value if isinstance(value, dict) else None
 
 
 def best_step(workdir: str) -> Optional[int]:
   """The step of the best evaluation a fine-tuning run kept (W/eval/metrics.json), when its checkpoint exists."""
-  saved = read_json_if_exists(os.path.join(workdir, "eval", "metrics.json"))
+  saved = read_json_if_exists(files.join(workdir, "eval", "metrics.json"))
   if not saved or "main" not in saved or "step" not in saved:
     return None
   step = int(saved["step"])
-  return step if os.path.isdir(os.path.join(checkpoint_dir(workdir), str(step))) else None
+  return step if files.isdir(files.join(checkpoint_dir(workdir), str(step))) else None
 
 
 IDENTITY = "identity"
@@ -101,7 +102,7 @@ _WHAT = {"vocab_sha256": "another tokenizer", "records": "other records", "train
 def check_identity(workdir: str, identity: Mapping[str, Any], allow_schedule_change: bool, resuming: bool) -> None:
   """A resumed run must read what its checkpoints were trained on (tokenizer, records or training file) and keep
   its schedule; else one line saying what differs and how to proceed."""
-  path = os.path.join(workdir, MODEL_JSON)
+  path = files.join(workdir, MODEL_JSON)
   saved = (read_json_if_exists(path) or {}).get(IDENTITY) if resuming else None
   if saved:
     for key, what in _WHAT.items():
@@ -120,7 +121,7 @@ def check_identity(workdir: str, identity: Mapping[str, Any], allow_schedule_cha
 
 def record_identity(workdir: str, identity: Mapping[str, Any]) -> None:
   """Adds what the run trains on and its schedule to an existing model.json (for check_identity on resume)."""
-  path = os.path.join(workdir, MODEL_JSON)
+  path = files.join(workdir, MODEL_JSON)
   info = read_json_if_exists(path) or {}
   info[IDENTITY] = dict(identity)
   write_json(path, info)

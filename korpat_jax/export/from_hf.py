@@ -13,12 +13,11 @@ import dataclasses
 import glob
 import json
 import os
-import shutil
 from typing import Any, Optional
 
 import numpy as np
 
-from korpat_jax import workdir as workdir_lib
+from korpat_jax import files, workdir as workdir_lib
 from korpat_jax.checkpoint import Checkpointer
 from korpat_jax.errors import KorpatError
 from korpat_jax.export import hf_config, hf_names, hf_tokenizer
@@ -69,11 +68,12 @@ def read_hf_dir(directory: str) -> HFModel:
 def import_hf(model_dir: str, out: str, generator_dir: Optional[str] = None,
               generator_hidden_fraction: Optional[float] = None) -> Imported:
   """Writes OUT/model.json, OUT/tokenizer/vocab.txt (when the HF directory has one) and OUT/checkpoints/0."""
+  out = files.resolve(out)
   ckpt_dir = workdir_lib.checkpoint_dir(out)
-  if os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
+  if files.listdir(ckpt_dir):
     raise KorpatError(f"{ckpt_dir}: already holds checkpoints; import into an empty --out")
-  main = read_hf_dir(model_dir)
-  gen = read_hf_dir(generator_dir) if generator_dir else None
+  main = read_hf_dir(files.local_copy(model_dir, "model directory"))  # safetensors and torch read local files
+  gen = read_hf_dir(files.local_copy(generator_dir, "model directory")) if generator_dir else None
   notes: list[str] = []
   if gen is not None:
     if main.kind != "discriminator":
@@ -236,9 +236,9 @@ def _copy_vocab(model_dir: str, out: str) -> Optional[str]:
   (so that the Mecab-ko user dictionary stays attached)."""
   if not os.path.isfile(os.path.join(model_dir, hf_tokenizer.VOCAB_TXT)):
     return None
-  tokenizer_dir = os.path.join(out, "tokenizer")
-  os.makedirs(tokenizer_dir, exist_ok=True)
+  tokenizer_dir = files.join(out, "tokenizer")
+  files.makedirs(tokenizer_dir)
   for name in (hf_tokenizer.VOCAB_TXT, "mwp_tokenizer.json", "user.dic"):
     if os.path.isfile(os.path.join(model_dir, name)):
-      shutil.copyfile(os.path.join(model_dir, name), os.path.join(tokenizer_dir, name))
+      files.copy_file(os.path.join(model_dir, name), files.join(tokenizer_dir, name))
   return tokenizer_dir

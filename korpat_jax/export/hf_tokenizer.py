@@ -2,16 +2,17 @@
 
 The MWP tokenizer is Mecab-ko morphemes joined by spaces, then BERT WordPiece; HF's BertTokenizer reproduces the
 second half exactly when do_lower_case and strip_accents are off (lowercasing NFD-decomposes Hangul into jamo).
+The tokenizer directory and `out` may be URLs (korpat_jax.files): the MWP tokenizer loads from a local copy and
+saves into a local directory that is then uploaded.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
+import io
+import tempfile
 from typing import Mapping, Optional
 
-from korpat_jax import special_tokens
+from korpat_jax import files, special_tokens
 from korpat_jax.errors import KorpatError
 from korpat_jax.workdir import write_json
 
@@ -20,7 +21,7 @@ SPECIAL_TOKENS = special_tokens.TOKEN_OF
 
 
 def read_vocab(path: str) -> list[str]:
-  with open(path, encoding="utf-8") as f:
+  with io.TextIOWrapper(io.BytesIO(files.read_bytes(path)), encoding="utf-8") as f:  # as open(path) reads it
     return [line.rstrip("\n") for line in f]
 
 
@@ -40,17 +41,17 @@ def special_ids_from_vocab(vocab: list[str]) -> dict[str, int]:
 def write_tokenizer_files(tokenizer_dir: Optional[str], out: str, special_ids: Mapping[str, int],
                           model_max_length: int) -> Optional[str]:
   """Writes the tokenizer files into `out`; returns a one-line warning instead when there is no tokenizer."""
-  if not tokenizer_dir or not os.path.isdir(tokenizer_dir):
+  if not tokenizer_dir or not files.isdir(tokenizer_dir):
     return (f"no tokenizer directory ({tokenizer_dir or 'none recorded in model.json'}); "
             f"wrote weights and config without tokenizer files")
   if _save_with_mwp_tokenizer(tokenizer_dir, out):
     _set_model_max_length(out, model_max_length)
     return None
-  vocab_path = os.path.join(tokenizer_dir, VOCAB_TXT)
-  if not os.path.isfile(vocab_path):
+  vocab_path = files.join(tokenizer_dir, VOCAB_TXT)
+  if not files.isfile(vocab_path):
     return f"{vocab_path}: missing; wrote weights and config without tokenizer files"
   vocab = read_vocab(vocab_path)
-  shutil.copyfile(vocab_path, os.path.join(out, VOCAB_TXT))
+  files.copy_file(vocab_path, files.join(out, VOCAB_TXT))
   tokens = {}
   for name, default in SPECIAL_TOKENS.items():
     i = special_id(special_ids, name)
@@ -67,8 +68,8 @@ def write_tokenizer_files(tokenizer_dir: Optional[str], out: str, special_ids: M
       "clean_up_tokenization_spaces": False,
       **tokens,
   }
-  write_json(os.path.join(out, "tokenizer_config.json"), config)
-  write_json(os.path.join(out, "special_tokens_map.json"), tokens)
+  write_json(files.join(out, "tokenizer_config.json"), config)
+  write_json(files.join(out, "special_tokens_map.json"), tokens)
   return None
 
 
@@ -82,19 +83,23 @@ def _save_with_mwp_tokenizer(tokenizer_dir: str, out: str) -> bool:
   if not hasattr(MWPTokenizer, "save_hf"):
     return False
   try:
-    tokenizer = MWPTokenizer.load(tokenizer_dir)
+    tokenizer = MWPTokenizer.load(files.local_copy(tokenizer_dir, "tokenizer directory"))
   except (KorpatError, OSError):
     return False
-  tokenizer.save_hf(out)
+  if not files.is_remote(out):
+    tokenizer.save_hf(out)
+    return True
+  with tempfile.TemporaryDirectory(prefix="korpat-hf-tokenizer-") as scratch:
+    tokenizer.save_hf(scratch)
+    files.upload_tree(scratch, out)
   return True
 
 
 def _set_model_max_length(out: str, model_max_length: int) -> None:
   """The tokenizer must not truncate to more positions than this model has (a demo model has 128, not 512)."""
-  path = os.path.join(out, "tokenizer_config.json")
-  if not os.path.isfile(path):
+  path = files.join(out, "tokenizer_config.json")
+  if not files.isfile(path):
     return
-  with open(path, encoding="utf-8") as f:
-    config = json.load(f)
+  config = files.read_json(path)
   config["model_max_length"] = int(model_max_length)
   write_json(path, config)

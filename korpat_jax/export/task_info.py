@@ -10,6 +10,7 @@ import json
 import os
 from typing import Mapping, Optional
 
+from korpat_jax import files
 from korpat_jax.errors import KorpatError
 from korpat_jax.workdir import MODEL_JSON, write_json
 
@@ -35,7 +36,7 @@ def write_task_info(workdir: str, task_type: str, id2label: Mapping[int, str],
     raise KorpatError(f"task type {task_type!r} is not one of {', '.join(TASK_TYPES)}")
   if problem_type is not None and problem_type not in PROBLEM_TYPES:
     raise KorpatError(f"problem type {problem_type!r} is not one of {', '.join(PROBLEM_TYPES)}")
-  path = os.path.join(workdir, MODEL_JSON)
+  path = files.join(workdir, MODEL_JSON)
   info = _read(path)
   info["task"] = {"type": task_type, "id2label": {str(int(i)): str(label) for i, label in id2label.items()}}
   if problem_type:
@@ -45,7 +46,7 @@ def write_task_info(workdir: str, task_type: str, id2label: Mapping[int, str],
 
 def read_task_info(workdir: str) -> Optional[TaskInfo]:
   """The task of a fine-tuning run directory, or None for a pretraining one."""
-  path = os.path.join(workdir, MODEL_JSON)
+  path = files.join(workdir, MODEL_JSON)
   task = _read(path).get("task")
   if task is None:
     return None
@@ -63,10 +64,9 @@ def read_task_info(workdir: str) -> Optional[TaskInfo]:
 
 
 def _read(path: str) -> dict:
-  if not os.path.exists(path):
+  if not files.exists(path):
     raise KorpatError(f"{path}: missing; is {os.path.dirname(path)!r} a korpat-jax run directory?")
   try:
-    with open(path, encoding="utf-8") as f:
-      return json.load(f)
-  except json.JSONDecodeError as e:
+    return files.read_json(path)
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
     raise KorpatError(f"{path}: not valid JSON ({e})") from None

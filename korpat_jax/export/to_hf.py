@@ -2,20 +2,19 @@
 
 The checkpoint is read onto one host CPU device whatever mesh saved it, checked against the model config shape by
 shape, renamed and transposed by hf_names, and written as config.json + model.safetensors + tokenizer files + README.
+`out` may be a URL (gs://...): each file is written locally and uploaded whole (korpat_jax.files).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 import sys
 from typing import Any, Mapping, Optional
 
 import numpy as np
 from safetensors.numpy import save_file
 
-from korpat_jax import workdir as workdir_lib
+from korpat_jax import files, workdir as workdir_lib
 from korpat_jax.checkpoint import Checkpointer
 from korpat_jax.errors import KorpatError
 from korpat_jax.export import hf_config, hf_names, hf_tokenizer
@@ -40,22 +39,23 @@ def export(workdir: str, out: str, step: Optional[int] = None, part: Optional[st
            overwrite: bool = False) -> list[Exported]:
   """Writes `out` (one model) or `out/discriminator` + `out/generator` (part "both"). A non-empty `out` is refused
   unless `overwrite` (then it is emptied first): merging two exports would mix their files."""
-  if os.path.isdir(out) and os.listdir(out):
+  out = files.resolve(out)
+  if files.listdir(out):
     if not overwrite:
       raise KorpatError(f"--out {out}: not empty; choose another directory or pass --overwrite to replace it")
-    shutil.rmtree(out)
+    files.rmtree(out)
   cfg, tokenizer_dir, special_ids = workdir_lib.read_model_info(workdir)
   task = read_task_info(workdir)
   if step is None and task is not None:
     step = workdir_lib.best_step(workdir)  # a fine-tuned run exports its best checkpoint by default
   step, params = restore_params(workdir, step)
   flat = hf_names.flatten(params)
-  source = os.path.join(workdir_lib.checkpoint_dir(workdir), str(step))
+  source = files.join(workdir_lib.checkpoint_dir(workdir), str(step))
   kinds = _kinds(flat, task and task.type, part, source)
   id2label = _id2label(flat, kinds[0], task and task.id2label, source) if kinds[0] in TASK_TYPES else None
   exported = []
   for kind in kinds:
-    directory = out if len(kinds) == 1 else os.path.join(out, kind)
+    directory = out if len(kinds) == 1 else files.join(out, kind)
     exported.append(write_hf_dir(flat, cfg, kind, directory, step=step, source=source, id2label=id2label,
                                  problem_type=task and task.problem_type,
                                  tokenizer_dir=tokenizer_dir, special_ids=special_ids))
@@ -64,8 +64,8 @@ def export(workdir: str, out: str, step: Optional[int] = None, part: Optional[st
 
 def restore_params(workdir: str, step: Optional[int]) -> tuple[int, Any]:
   """(step, params as numpy) of a run directory, on one host CPU device whatever mesh saved them."""
-  directory = workdir_lib.checkpoint_dir(workdir)
-  if not os.path.isdir(directory):
+  directory = workdir_lib.checkpoint_dir(files.resolve(workdir))
+  if not files.isdir(directory):
     raise KorpatError(f"{directory}: no checkpoints directory; is {workdir!r} a korpat-jax run directory?")
   checkpointer = Checkpointer(directory, interval=1, keep=1, read_only=True)
   try:
@@ -93,17 +93,18 @@ def write_hf_dir(flat: Mapping[hf_names.Path, Any], cfg: ElectraConfig, kind: st
     state["generator_lm_head.weight"] = state[WORD_EMBEDDINGS].copy()
   state = {name: np.ascontiguousarray(value, dtype=np.float32) for name, value in state.items()}
 
-  os.makedirs(out, exist_ok=True)
-  save_file(state, os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
+  files.makedirs(out)
+  with files.atomic_path(files.join(out, "model.safetensors")) as tmp:
+    save_file(state, tmp, metadata={"format": "pt"})
   pad = hf_tokenizer.special_id(special_ids, "pad")
-  workdir_lib.write_json(os.path.join(out, "config.json"),
+  workdir_lib.write_json(files.join(out, "config.json"),
               hf_config.hf_config(cfg, kind, 0 if pad is None else pad, id2label, problem_type))
   warning = hf_tokenizer.write_tokenizer_files(tokenizer_dir, out, special_ids, cfg.max_position_embeddings)
   if warning:
     print(f"warning: {out}: {warning}", file=sys.stderr)
   labels = [id2label[i] for i in sorted(id2label)] if id2label and kind != "question_answering" else None
-  with open(os.path.join(out, "README.md"), "w", encoding="utf-8") as f:
-    f.write(model_card(cfg, kind, step, source, has_tokenizer=warning is None, labels=labels))
+  files.write_text(files.join(out, "README.md"),
+                   model_card(cfg, kind, step, source, has_tokenizer=warning is None, labels=labels))
   return Exported(out, hf_config.ARCHITECTURES[kind], step, len(state), sum(v.nbytes for v in state.values()))
 
 

@@ -1,7 +1,8 @@
 """`korpat-jax predict --workdir W --input FILE --output FILE`: a fine-tuned run on new files.
 
 The same readers as training (labels not needed), the best checkpoint (or --step), batched on whatever devices
-are there; writes the format of W/eval/predictions.* to --output.
+are there; writes the format of W/eval/predictions.* to --output. W and --output may be URLs (gs://...: see
+korpat_jax.files); --input is read from a local path.
 """
 
 from __future__ import annotations
@@ -9,14 +10,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
 import tempfile
 from typing import Optional, Sequence
 
 import jax
 import ml_collections
 
-from korpat_jax import sharding, workdir as workdir_lib
+from korpat_jax import files, sharding, workdir as workdir_lib
 from korpat_jax.checkpoint import Checkpointer
 from korpat_jax.errors import KorpatError
 from korpat_jax.tasks import make_task
@@ -29,11 +29,12 @@ log = logging.getLogger("korpat_jax")
 def predict(workdir: str, input_path: str, output_path: str, step: Optional[int] = None,
             batch_size: Optional[int] = None) -> int:
   """Writes the predictions of `input_path` to `output_path`; returns the number of examples predicted."""
-  workdir = os.path.abspath(workdir)
-  saved = workdir_lib.read_json_if_exists(os.path.join(workdir, workdir_lib.CONFIG_JSON))
+  workdir = files.resolve(workdir)
+  saved = workdir_lib.read_json_if_exists(files.join(workdir, workdir_lib.CONFIG_JSON))
   if saved is None:
-    raise KorpatError(f"{os.path.join(workdir, workdir_lib.CONFIG_JSON)}: missing; is {workdir!r} a fine-tuning "
+    raise KorpatError(f"{files.join(workdir, workdir_lib.CONFIG_JSON)}: missing; is {workdir!r} a fine-tuning "
                       "run directory?")
+  files.require_local(input_path, "--input", "read from local paths only; copy it to a local disk first")
   if not os.path.isfile(input_path):
     raise KorpatError(f"--input {input_path}: no such file")
   config = ml_collections.ConfigDict(saved)
@@ -59,8 +60,9 @@ def predict(workdir: str, input_path: str, output_path: str, step: Optional[int]
     task.add_prediction_input(os.path.abspath(input_path), scratch)
     result = evaluate_split(task, eval_fn, params, "predict", batch_sharding, config.seed)
     result.write(scratch)
-    os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
-    shutil.move(os.path.join(scratch, task.predictions_file), output_path)
+    output_path = files.resolve(output_path)
+    files.makedirs(os.path.dirname(output_path))
+    files.rename(os.path.join(scratch, task.predictions_file), output_path)
   count = task.splits["predict"].num_examples
   log.info("wrote %d predictions of %s (step %d of %s) to %s", count, input_path, step, workdir, output_path)
   return count
