@@ -185,6 +185,13 @@ def _cpu_us(fn, items, runs: int) -> float:
   return statistics.median(times) / len(items) * 1e6
 
 
+def ids_of(wp):
+  """`BertWordPiece.ids`, or what it replaced (pieces, then their ids) in a tokenizer before issue 11."""
+  if hasattr(wp, "ids"):
+    return wp.ids
+  return lambda morphs: [i for p in wp.pieces(morphs) for i in p.ids]
+
+
 def stage_costs(tok: MWPTokenizer, texts: list[str], warm: tuple[dict, dict], runs: int) -> dict[str, float]:
   """Where encode's time goes, CPU µs per sentence by stage (and per unseen morpheme for the miss path)."""
   from korpat_jax.tokenizer.morphemes import sanitize
@@ -200,7 +207,7 @@ def stage_costs(tok: MWPTokenizer, texts: list[str], warm: tuple[dict, dict], ru
   out = {"Mecab-ko parse (surfaces only)": _cpu_us(tok.segment, texts, runs),
          "sanitize": _cpu_us(sanitize, texts, runs),
          "split into morphemes": _cpu_us(lambda j: j.split(" "), joined, runs),
-         "ids of cached morphemes": _cpu_us(wp.ids, morphs, runs),
+         "ids of cached morphemes": _cpu_us(ids_of(wp), morphs, runs),
          "tokens (first access)": _cpu_us(lambda t: tok.encode(t).tokens, texts, runs)
          - _cpu_us(lambda t: tok.encode(t).ids, texts, runs),
          "offsets (first access)": _cpu_us(lambda t: tok.encode(t).offsets, texts, runs)
