@@ -100,13 +100,13 @@ class Encoding:
   @property
   def tokens(self) -> list[str]:
     if self._tokens is None:
-      self._tokens = [t for seg in self._segments for t in seg.tokens()]
+      self._tokens = list(chain.from_iterable(seg.tokens() for seg in self._segments))
     return self._tokens
 
   @property
   def offsets(self) -> list[tuple[int, int]]:
     if self._offsets is None:
-      self._offsets = [o for seg in self._segments for o in seg.offsets()]
+      self._offsets = list(chain.from_iterable(seg.offsets() for seg in self._segments))
     return self._offsets
 
   def __len__(self) -> int:
