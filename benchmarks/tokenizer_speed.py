@@ -20,6 +20,7 @@ parent and the workers share as many cores as there are workers). Prints Markdow
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import re
@@ -204,15 +205,19 @@ def ids_of(wp):
   return lambda morphs: [i for p in wp.pieces(morphs) for i in p.ids]
 
 
-def _first_access_us(tok: MWPTokenizer, texts: list[str], attr: str, runs: int) -> float:
-  """Median CPU microseconds per sentence of reading `attr` of fresh encodings (encoded untimed)."""
+def _first_access_us(tok: MWPTokenizer, texts: list[str], attr: str, runs: int, collector: bool = True) -> float:
+  """Median CPU microseconds per sentence of reading `attr` of fresh encodings (encoded untimed), the encodings
+  kept as a caller keeps them; `collector=False` pauses Python's cyclic garbage collector meanwhile."""
   times = []
   for _ in range(runs):
     encodings = [tok.encode(t) for t in texts]
+    if not collector:
+      gc.disable()
     start = time.process_time()
     for enc in encodings:
       getattr(enc, attr)
     times.append(time.process_time() - start)
+    gc.enable()
   return statistics.median(times) / len(texts) * 1e6
 
 
@@ -233,7 +238,8 @@ def stage_costs(tok: MWPTokenizer, texts: list[str], warm: tuple[dict, dict], ru
          "split into morphemes": _cpu_us(lambda j: j.split(" "), joined, runs),
          "ids of cached morphemes": _cpu_us(ids_of(wp), morphs, runs),
          "tokens (first access)": _first_access_us(tok, texts, "tokens", runs),
-         "offsets (first access)": _first_access_us(tok, texts, "offsets", runs)}
+         "offsets (first access)": _first_access_us(tok, texts, "offsets", runs),
+         "offsets (first access), garbage collector paused": _first_access_us(tok, texts, "offsets", runs, False)}
   if plain and hasattr(fresh, "greedy_ids"):
     out["unseen plain morpheme: greedy WordPiece (per morpheme)"] = _cpu_us(fresh.greedy_ids, plain, runs)
   if plain:
