@@ -2,9 +2,10 @@
 
 The tokens equal the seed recipe `BertTokenizer(vocab, do_lower_case=False).tokenize(" ".join(morphs))`: the
 morphemes come from `Tagger.parse` with an output format that prints each surface followed by one space (no
-Python loop over nodes), and the WordPiece runs in the Rust `tokenizers` library (`wordpiece.BertWordPiece`).
-Offsets are computed on first access: each morpheme is located in the original text and the Rust offsets (into
-the morpheme) are shifted, so they always index the ORIGINAL text.
+Python loop over nodes), and the WordPiece is `wordpiece.BertWordPiece`: the Rust `tokenizers` library, with
+each morpheme's ids cached (and unseen plain morphemes split by an equal greedy loop, without a call into Rust).
+Tokens and offsets are computed on first access: each morpheme is located in the original text and the Rust
+offsets (into the morpheme) are shifted, so they always index the ORIGINAL text.
 """
 
 from __future__ import annotations
