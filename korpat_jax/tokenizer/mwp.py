@@ -319,10 +319,12 @@ def _collector_paused():
 
 
 def _encode_chunk(tok: MWPTokenizer, chunk) -> tuple[list[list[int]], list[str]]:
-  """ids and the Mecab-ko segmentation of each text: small to send back; the parent derives the rest."""
+  """ids and the Mecab-ko segmentation of each text: small to send back; the parent derives the rest. The
+  collector is paused as in the parent (the results hold no cycles; its passes over them cost ~4%)."""
   texts, options = chunk
-  pairs = [tok.ids_and_segmentation(text, *options) for text in texts]
-  return [ids for ids, _ in pairs], [joined for _, joined in pairs]
+  with _collector_paused():
+    pairs = [tok.ids_and_segmentation(text, *options) for text in texts]
+    return [ids for ids, _ in pairs], [joined for _, joined in pairs]
 
 
 _ANALYZERS: dict[str | None, MorphAnalyzer] = {}
