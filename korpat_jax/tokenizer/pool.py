@@ -52,8 +52,9 @@ def _send_result(conn, ok: bool, value: Any) -> None:
     conn.send((False, WorkerError(f"worker could not send back {type(value).__name__}: {e}")))
 
 
-def _worker_main(conn, build: Callable[..., Any], args: tuple) -> None:
-  """Build the state, then run `(fn, item)` tasks until told to stop (None) or the parent goes away."""
+def _worker_main(conn, build: Callable[..., Any], args: tuple, parent: int) -> None:
+  """Build the state, then run `(fn, item)` tasks until told to stop (None) or the parent goes away (checked
+  every second while idle: other workers forked later hold copies of this pipe, so its EOF may never come)."""
   os.environ["TOKENIZERS_PARALLELISM"] = "false"
   try:
     state = build(*args)
@@ -64,6 +65,10 @@ def _worker_main(conn, build: Callable[..., Any], args: tuple) -> None:
   gc.freeze()   # the state lives as long as the worker: keep it out of every garbage-collector pass
   while True:
     try:
+      if not conn.poll(1.0):
+        if os.getppid() != parent:
+          return
+        continue
       task = conn.recv()
     except (EOFError, OSError):
       return
@@ -95,7 +100,7 @@ class WorkerPool:
     ctx = process_context()
     for _ in range(self.workers):
       parent_end, child_end = ctx.Pipe()
-      proc = ctx.Process(target=_worker_main, args=(child_end, build, args), daemon=True)
+      proc = ctx.Process(target=_worker_main, args=(child_end, build, args, os.getpid()), daemon=True)
       proc.start()
       child_end.close()
       self._conns.append(parent_end)
@@ -146,9 +151,12 @@ class WorkerPool:
           conn = sentinels.get(ready, ready)
           if conn not in busy:
             continue
-          if ready is not conn and not conn.poll():
-            raise WorkerError(f"a tokenizer worker process died (exit code {self._exit_code(conn)}) during a task")
-          done[busy.pop(conn)] = conn.recv()
+          seq = busy.pop(conn)
+          try:
+            done[seq] = conn.recv()   # a worker that died leaves its pipe readable at EOF
+          except (EOFError, OSError):
+            raise WorkerError(f"a tokenizer worker process died (exit code {self._exit_code(conn)}) during a "
+                              f"task") from None
           idle.append(conn)
     finally:
       self._drain(busy)

@@ -71,3 +71,44 @@ def test_a_worker_that_cannot_build_its_state_says_why():
   with WorkerPool(2, _State, 0, True) as pool:
     with pytest.raises(WorkerError, match="could not start: ValueError: no state today"):
       pool.map(_add, range(3))
+
+
+def _alive(pid: int) -> bool:
+  try:
+    with open(f"/proc/{pid}/stat") as f:
+      return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+  except FileNotFoundError:
+    return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_workers_leave_when_the_parent_is_gone(tmp_path):
+  """The parent dies without cleanup while a process it forked later (holding copies of the pool's pipes, so
+  the workers see no EOF) lives on: the workers still leave within seconds."""
+  import subprocess
+  import sys
+  import time
+  script = tmp_path / "parent.py"
+  script.write_text(
+      "import multiprocessing, os, sys, time\n"
+      "sys.path.insert(0, sys.argv[2])\n"
+      "from korpat_jax.tokenizer.pool import WorkerPool, process_context\n"
+      "from test_tokenizer_pool import _State, _add\n"
+      "pool = WorkerPool(2, _State, 0)\n"
+      "pool.map(_add, range(4))\n"
+      "holder = process_context().Process(target=time.sleep, args=(30,))\n"
+      "holder.start()\n"
+      "open(sys.argv[1], 'w').write(' '.join(map(str, pool.pids + [holder.pid])))\n"
+      "os._exit(0)\n", encoding="utf-8")
+  pids_file = tmp_path / "pids"
+  subprocess.run([sys.executable, str(script), str(pids_file), os.path.dirname(__file__)], check=True, timeout=60)
+  *workers, holder = [int(p) for p in pids_file.read_text().split()]
+  try:
+    deadline = time.time() + 10
+    while time.time() < deadline and any(map(_alive, workers)):
+      time.sleep(0.2)
+    assert not any(map(_alive, workers))
+    assert _alive(holder)   # the pipes' other copies were still open: EOF alone would not have ended them
+  finally:
+    if _alive(holder):
+      os.kill(holder, 9)
