@@ -335,6 +335,9 @@ class Mirror:
     return stat.st_size, stat.st_mtime_ns
 
   def close(self) -> None:
+    """Syncs and removes the local copy; again: nothing."""
+    if self.remote and not os.path.isdir(self.local):
+      return
     try:
       self.sync(force=True)
     finally:

@@ -139,7 +139,9 @@ class MetricWriter:
     log.info("%s step %s: %s", prefix, where, " ".join(shown))
 
   def close(self) -> None:
-    for sink in self._sinks:
+    """Closes every sink once (a second close does nothing)."""
+    sinks, self._sinks = self._sinks, []
+    for sink in sinks:
       sink.close()
 
 

@@ -98,76 +98,89 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task] 
   last: dict[str, float] = {}
   last_saved = start_step or None
   tick, tick_step = time.perf_counter(), start_step
-  with StopRequests() as stop:
-    for step in range(start_step, num_steps):
-      profile.before_step(step)
-      with jax.profiler.StepTraceAnnotation("train", step_num=step):
-        batch = input_pipeline.to_global(next(data.train), steps.batch_sharding)
-        state, metrics = steps.train_step(state, batch)
-      profile.after_step(step, state)
-      done = step + 1
-      guard.observe(done, metrics)
-      if step == start_step:  # keep compilation out of the step time
-        jax.block_until_ready(state)
-        log.info("first step (compilation included) took %.1fs", time.perf_counter() - tick)
-        tick, tick_step = time.perf_counter(), done
-      if done % config.train.log_every == 0 or done == num_steps:
-        last = {k: float(v) for k, v in jax.device_get(metrics).items()}  # the only host sync in the loop
-        now = time.perf_counter()
-        if done > tick_step:  # not when the only step since the last log was the (compiling) first one
-          step_time = (now - tick) / (done - tick_step)
-          last.update(step_time=step_time, tokens_per_sec=config.train.batch_size * config.train.seq_len / step_time)
-          utilisation = flops and mfu(flops, step_time, jax.device_count(), device_kind)
-          if utilisation:
-            last["mfu"] = utilisation
-        tick, tick_step = now, done
-        last["nonfinite_steps"] = guard.check(last_saved)
-        writer.write(done, last)
-        writer.console(done, last, total=num_steps)
-      kept = None
-      if data.eval_every and (done % data.eval_every == 0 or done == num_steps):
-        result = evaluate(state.params, "eval")
-        if result is not None:
-          writer.write(done, result.scalars(), prefix="eval")
-          writer.console(done, result.scalars(), prefix="eval", keys=_eval_console_keys(task, result))
-          kept = best.offer(done, result)
-        tick = time.perf_counter()  # evaluation time is not train step time
-      stopping = stop.should_stop(done)
-      force = done == num_steps or kept is not None or stopping
-      if force or ckpt.should_save(done):
-        guard.check(last_saved)  # a non-finite state is never saved
-        if ckpt.save(done, state, data.checkpointable, force=force, metrics=kept):
-          last_saved = done
-      if stopping:
-        profile.close()
-        ckpt.close()
-        writer.close()
-        _close_all(uploads)
-        raise Preempted(done, stop.received, ckpt.directory)
-  profile.close()
-  _close_all(uploads)
-  ckpt.wait()
+  try:
+    with StopRequests() as stop:
+      for step in range(start_step, num_steps):
+        profile.before_step(step)
+        with jax.profiler.StepTraceAnnotation("train", step_num=step):
+          batch = input_pipeline.to_global(next(data.train), steps.batch_sharding)
+          state, metrics = steps.train_step(state, batch)
+        profile.after_step(step, state)
+        done = step + 1
+        guard.observe(done, metrics)
+        if step == start_step:  # keep compilation out of the step time
+          jax.block_until_ready(state)
+          log.info("first step (compilation included) took %.1fs", time.perf_counter() - tick)
+          tick, tick_step = time.perf_counter(), done
+        if done % config.train.log_every == 0 or done == num_steps:
+          last = {k: float(v) for k, v in jax.device_get(metrics).items()}  # the only host sync in the loop
+          now = time.perf_counter()
+          if done > tick_step:  # not when the only step since the last log was the (compiling) first one
+            step_time = (now - tick) / (done - tick_step)
+            last.update(step_time=step_time, tokens_per_sec=config.train.batch_size * config.train.seq_len / step_time)
+            utilisation = flops and mfu(flops, step_time, jax.device_count(), device_kind)
+            if utilisation:
+              last["mfu"] = utilisation
+          tick, tick_step = now, done
+          last["nonfinite_steps"] = guard.check(last_saved)
+          writer.write(done, last)
+          writer.console(done, last, total=num_steps)
+        kept = None
+        if data.eval_every and (done % data.eval_every == 0 or done == num_steps):
+          result = evaluate(state.params, "eval")
+          if result is not None:
+            writer.write(done, result.scalars(), prefix="eval")
+            writer.console(done, result.scalars(), prefix="eval", keys=_eval_console_keys(task, result))
+            kept = best.offer(done, result)
+          tick = time.perf_counter()  # evaluation time is not train step time
+        stopping = stop.should_stop(done)
+        force = done == num_steps or kept is not None or stopping
+        if force or ckpt.should_save(done):
+          guard.check(last_saved)  # a non-finite state is never saved
+          if ckpt.save(done, state, data.checkpointable, force=force, metrics=kept):
+            last_saved = done
+        if stopping:
+          profile.close()
+          ckpt.close()
+          writer.close()
+          _close_all(uploads)
+          raise Preempted(done, stop.received, ckpt.directory)
+    profile.close()
+    _close_all(uploads)
+    ckpt.wait()
 
-  # The test split, scored with the best checkpoint (the last one when the task keeps no best).
-  if num_steps and task.eval_batches("test") is not None and not best.has_scores("test"):
-    params = state.params
-    if best.step and best.step != num_steps:
-      params = ckpt.restore(best.step, steps.abstract_target()).params
-    result = evaluate(params, "test")
-    if result is not None:
-      best.write("test", best.step or num_steps, result)
-      writer.console(best.step or num_steps, result.scalars(), prefix="test",
-                     keys=_eval_console_keys(task, result))
-  ckpt.close()
-  writer.close()
-  log.info("done: checkpoints in %s, TensorBoard logs in %s", ckpt.directory, files.join(workdir, "tensorboard"))
-  return last
+    # The test split, scored with the best checkpoint (the last one when the task keeps no best).
+    if num_steps and task.eval_batches("test") is not None and not best.has_scores("test"):
+      params = state.params
+      if best.step and best.step != num_steps:
+        params = ckpt.restore(best.step, steps.abstract_target()).params
+      result = evaluate(params, "test")
+      if result is not None:
+        best.write("test", best.step or num_steps, result)
+        writer.console(best.step or num_steps, result.scalars(), prefix="test",
+                       keys=_eval_console_keys(task, result))
+    ckpt.close()
+    writer.close()
+    log.info("done: checkpoints in %s, TensorBoard logs in %s", ckpt.directory, files.join(workdir, "tensorboard"))
+    return last
+  except BaseException:
+    _close_quietly([writer, *uploads, ckpt])  # a failed run still uploads what it logged (remote workdirs)
+    raise
 
 
 def _close_all(mirrors: Sequence[files.Mirror]) -> None:
   """Uploads what was written locally for a remote workdir (profiles, HLO dumps)."""
   for mirror in mirrors:
     mirror.close()
+
+
+def _close_quietly(closables: Sequence[Any]) -> None:
+  """Closes what a failing run leaves open; the run's own error is the one to report."""
+  for closable in closables:
+    try:
+      closable.close()
+    except Exception:  # noqa: BLE001
+      log.debug("closing %s after the error failed too", type(closable).__name__, exc_info=True)
 
 
 @dataclasses.dataclass

@@ -13,7 +13,7 @@ import pytest
 
 from cloud_fs import fake_gs, stored_files  # noqa: F401 - the fixture
 from helpers import REPO, pretrain_config
-from korpat_jax import checkpoint, files, workdir as workdir_lib
+from korpat_jax import checkpoint, files, train as train_lib, workdir as workdir_lib
 from korpat_jax.errors import ConfigError, KorpatError
 from korpat_jax.metrics import MetricWriter
 from korpat_jax.model import ElectraConfig
@@ -158,11 +158,20 @@ def test_local_checksums_stay_sha256(tmp_path):
       "state/_METADATA": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}
 
 
-def test_a_failed_first_run_leaves_no_checkpoints_directory(tmp_path):
+def test_a_failed_first_run_leaves_no_checkpoints_directory_and_closes_its_metrics(tmp_path, monkeypatch):
+  closed = []
+
+  class Writer(MetricWriter):
+    def close(self):
+      closed.append(True)  # on a remote workdir closing is what uploads the last metrics
+      super().close()
+
+  monkeypatch.setattr(train_lib, "MetricWriter", Writer)
   config = pretrain_config("tiny", **{"train.num_steps": 40, "train.checkpoint_every": 100, "train.log_every": 100,
                                       "optimizer.learning_rate": 1e30, "optimizer.grad_clip_norm": 1e30})
   with pytest.raises(KorpatError, match="is not finite"):
     train(config, str(tmp_path))
+  assert closed == [True]
   assert (tmp_path / "model.json").exists() and not (tmp_path / "checkpoints").exists()
   from korpat_jax.export.to_hf import restore_params
   with pytest.raises(KorpatError, match=r"checkpoints: no checkpoints directory; is .* a korpat-jax run directory"):

@@ -116,3 +116,4 @@ def test_mirror_uploads_changed_files_whole(fake_gs, tmp_path):
   local = mirror.local
   mirror.close()
   assert files.read_text(f"{fake_gs}/run/tensorboard/events.1") == "ab" and not os.path.exists(local)
+  mirror.close()  # a second close (a failing run's cleanup after its own) does nothing

@@ -4,6 +4,10 @@ The loop owns the mesh, the sharded state (init, restore, init_from), the compil
 donation, the log / eval / checkpoint / profile schedule, timing and MFU, resume and the final checkpoint. A task
 owns its data, its model and parameter init, its loss and train step, its evaluation (a device-side step and the
 host-side metrics), its analytic FLOPs, and what its run directory records.
+
+`workdir` is an absolute local path or a URL (gs://...): a task reads and writes its files there through
+korpat_jax.files, never open()/os.path, and keeps what only local readers take (ArrayRecord caches) in
+`files.local_cache_dir`.
 """
 
 from __future__ import annotations
