@@ -148,3 +148,10 @@ def test_sample_tokens_is_exact_over_block_boundaries(vocab):
   assert 0.5 * np.abs(freq - expected).sum() < 0.5 * np.sqrt(vocab / n) + 0.01
   if vocab == 7:
     assert np.allclose(freq, expected, atol=4 * np.sqrt(expected * (1 - expected) / n) + 1e-3)
+
+
+def test_mlm_accuracy_counts_the_label_at_the_maximum():
+  logits = jnp.asarray([[[3.0, 1.0, 0.0], [0.0, 2.0, 2.0], [0.0, 1.0, 5.0]]])
+  labels = jnp.asarray([[0, 2, 1]])
+  _, correct = objective.mlm_loss_sum(logits, labels, jnp.ones((1, 3)))
+  assert float(correct) == 2.0  # the first (top), the second (a tie counts), not the third

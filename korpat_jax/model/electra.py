@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from korpat_jax.model.config import ElectraConfig, EncoderConfig
+from korpat_jax.model import ops
 from korpat_jax.model.dropout import Dropout
 
 
@@ -36,7 +37,7 @@ def _layer_norm(cfg: ElectraConfig, name: str = "LayerNorm") -> nn.LayerNorm:
 
 
 def _gelu(x: jax.Array) -> jax.Array:
-  return nn.gelu(x, approximate=False)
+  return ops.gelu(x)
 
 
 class Embeddings(nn.Module):
@@ -181,7 +182,7 @@ class GeneratorLMHeadBias(nn.Module):
   @nn.compact
   def __call__(self, logits: jax.Array) -> jax.Array:
     bias = self.param("bias", nn.initializers.zeros_init(), (self.vocab_size,), jnp.float32)
-    return logits + bias
+    return ops.add_bias(logits, bias)
 
 
 class ElectraPretrainer(nn.Module):

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from korpat_jax.model.config import ElectraConfig
+from korpat_jax.model import ops
 from korpat_jax.model.dropout import Dropout
 from korpat_jax.model.electra import Embeddings, Encoder
 
@@ -71,7 +72,7 @@ class ClassificationHead(nn.Module):
   @nn.compact
   def __call__(self, hidden: jax.Array, deterministic: bool) -> jax.Array:
     x = Dropout(self.dropout_rate, self.cfg.dropout_rng)(hidden[:, 0], deterministic=deterministic)
-    x = nn.gelu(_dense(self.cfg.discriminator.hidden_size, self.cfg, "dense")(x), approximate=False)
+    x = ops.gelu(_dense(self.cfg.discriminator.hidden_size, self.cfg, "dense")(x))
     x = Dropout(self.dropout_rate, self.cfg.dropout_rng)(x, deterministic=deterministic)
     return _dense(self.num_labels, self.cfg, "out_proj")(x)
 
