@@ -8,7 +8,7 @@ the caches exact.
 
 A morpheme not yet cached that is only Hangul syllables and ASCII letters and digits (most unseen patent
 compounds and numbers) passes BERT's normalizer and pre-tokenizer unchanged, so its ids come from the greedy
-longest-match-first loop below (a few dict lookups, about 4x cheaper than a call into Rust); anything else goes
+longest-match-first loop below (a few dict lookups, 3-6x cheaper than a call into Rust); anything else goes
 through Rust. Tokens and offsets come from Rust, on first access only.
 """
 
