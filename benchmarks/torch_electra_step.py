@@ -130,9 +130,13 @@ def electra_loss(generator, discriminator, batch: dict, special, mask_prob: floa
   m = mask.float()
   disc_loss = (F.binary_cross_entropy_with_logits(disc_logits, is_fake, reduction="none") * m).sum() / m.sum()
   loss = gen_loss + disc_weight * disc_loss
+  predicted = (disc_logits.detach() > 0).float() * m
   return loss, {"gen_loss": gen_loss.item(), "disc_loss": disc_loss.item(),
                 "replaced_fraction": float((is_fake * m).sum() / num_masked),
-                "masked_fraction": float(num_masked / m.sum())}
+                "masked_fraction": float(num_masked / m.sum()),
+                "disc_true_positive": float((predicted * is_fake).sum()),
+                "disc_predicted_positive": float(predicted.sum()),
+                "disc_actual_positive": float((is_fake * m).sum())}
 
 
 def make_torch_optimizer(modules: Sequence[Any], opt: dict, total_steps: int):
