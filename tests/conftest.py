@@ -35,3 +35,17 @@ def demo_tok_dir(tmp_path_factory) -> pathlib.Path:
 def demo_tok(demo_tok_dir):
   from korpat_jax.tokenizer import MWPTokenizer
   return MWPTokenizer.load(demo_tok_dir)
+
+
+@pytest.fixture(scope="session")
+def pretrained(tmp_path_factory) -> pathlib.Path:
+  """The demo variant trained for 30 steps on the 16 fake devices: a real run directory with checkpoints, that the
+  fine-tuning tests (tests/tasks, tests/datasets) start from; built once per session."""
+  from helpers import pretrain_config
+  from korpat_jax.corpus.demo import build_demo_if_absent
+  from korpat_jax.train import train
+  workdir = tmp_path_factory.mktemp("pretrained")
+  config = pretrain_config("demo", **{"train.num_steps": 30, "train.eval_every": 0, "train.log_every": 10})
+  build_demo_if_absent(config, str(workdir))
+  train(config, str(workdir))
+  return workdir
