@@ -43,7 +43,9 @@ class TextExample:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Spec:
+class RecordSpec:
+  """How `record_example` reads one record: its file (for messages), fields, labels and ids."""
+
   path: str
   text_fields: tuple[str, ...]
   label_field: str | None    # None: the examples are unlabelled
@@ -86,7 +88,7 @@ def read_examples(path: str, *, text_fields: Sequence[str], label_field: str | N
     raise KorpatError(f"{path}: no such file")
   if os.path.isdir(path):
     raise KorpatError(f"{path}: a directory, not a data file")
-  spec = _Spec(path, tuple(text_fields), label_field if labelled else None, id_field, label_parser,
+  spec = RecordSpec(path, tuple(text_fields), label_field if labelled else None, id_field, label_parser,
                multi_separator or None)
   fmt = file_format(path)
   records = {"tsv": _tsv_records, "jsonl": _jsonl_records, "json": _json_records}[fmt](spec, report)
@@ -101,7 +103,7 @@ def read_examples(path: str, *, text_fields: Sequence[str], label_field: str | N
     for field in missing:
       if field not in record:
         missing[field] += 1
-    example = _example(record, where, position, spec, report)
+    example = record_example(record, where, position, spec, report)
     if example is not None:
       examples.append(example)
   if fmt != "tsv" and seen:
@@ -110,7 +112,7 @@ def read_examples(path: str, *, text_fields: Sequence[str], label_field: str | N
   return examples
 
 
-def _check_fields_exist(spec: _Spec, missing: Mapping[str, int], seen: int) -> None:
+def _check_fields_exist(spec: RecordSpec, missing: Mapping[str, int], seen: int) -> None:
   """A field that no object has is a config mistake, not bad rows."""
   for field, count in missing.items():
     if count == seen:
@@ -121,7 +123,7 @@ def _check_fields_exist(spec: _Spec, missing: Mapping[str, int], seen: int) -> N
 # -- formats: (where, 0-based position, record or None when already reported) -----------------------------
 
 
-def _lines(spec: _Spec, report: DataReport) -> Iterator[tuple[int, str | None]]:
+def _lines(spec: RecordSpec, report: DataReport) -> Iterator[tuple[int, str | None]]:
   """(1-based line, text) per line; None for a line that is not UTF-8 (reported here)."""
   lineno = 0
   try:
@@ -140,7 +142,7 @@ def _lines(spec: _Spec, report: DataReport) -> Iterator[tuple[int, str | None]]:
     raise KorpatError(f"{spec.path}: cannot read ({e})") from None
 
 
-def _tsv_records(spec: _Spec, report: DataReport) -> Iterator[tuple[str, int, dict | None]]:
+def _tsv_records(spec: RecordSpec, report: DataReport) -> Iterator[tuple[str, int, dict | None]]:
   header: list[str] | None = None
   position = 0
   for lineno, line in _lines(spec, report):
@@ -170,7 +172,7 @@ def _tsv_records(spec: _Spec, report: DataReport) -> Iterator[tuple[str, int, di
     raise KorpatError(f"{spec.path}: empty file, no header row (a TSV needs one naming its columns)")
 
 
-def _check_header(spec: _Spec, header: Sequence[str]) -> None:
+def _check_header(spec: RecordSpec, header: Sequence[str]) -> None:
   columns = ", ".join(header)
   for field in spec.text_fields:
     if field not in header:
@@ -181,7 +183,7 @@ def _check_header(spec: _Spec, header: Sequence[str]) -> None:
                       f"set --config.data.label_field")
 
 
-def _jsonl_records(spec: _Spec, report: DataReport) -> Iterator[tuple[str, int, dict | None]]:
+def _jsonl_records(spec: RecordSpec, report: DataReport) -> Iterator[tuple[str, int, dict | None]]:
   position = 0
   for lineno, line in _lines(spec, report):
     if line is not None and not line.strip():
@@ -203,7 +205,7 @@ def _object(line: str, where: str, report: DataReport) -> dict | None:
   return record
 
 
-def _json_records(spec: _Spec, report: DataReport) -> Iterator[tuple[str, int, dict | None]]:
+def _json_records(spec: RecordSpec, report: DataReport) -> Iterator[tuple[str, int, dict | None]]:
   """A JSON array of objects, or an object with a top-level "data" list; a .json file of JSON lines also reads."""
   try:
     raw = b"\n".join(iter_lines(spec.path, _MAX_LINE_BYTES))
@@ -235,7 +237,7 @@ def _json_records(spec: _Spec, report: DataReport) -> Iterator[tuple[str, int, d
     yield where, index, record
 
 
-def _strings(record: Mapping[str, Any], spec: _Spec) -> Iterable[Any]:
+def _strings(record: Mapping[str, Any], spec: RecordSpec) -> Iterable[Any]:
   for field in spec.text_fields + ((spec.label_field,) if spec.label_field else ()) + (spec.id_field, "guid"):
     value = record.get(field)
     yield from value if isinstance(value, list) else (value,)
@@ -244,8 +246,9 @@ def _strings(record: Mapping[str, Any], spec: _Spec) -> Iterable[Any]:
 # -- one record -> one example ------------------------------------------------------------------------------
 
 
-def _example(record: Mapping[str, Any], where: str, position: int, spec: _Spec,
-             report: DataReport) -> TextExample | None:
+def record_example(record: Mapping[str, Any], where: str, position: int, spec: RecordSpec,
+                   report: DataReport) -> TextExample | None:
+  """One parsed record -> a TextExample, or None with the reason counted in `report` (also used on TFDS rows)."""
   texts: list[str] = []
   for field in spec.text_fields:
     if field not in record:
@@ -269,7 +272,7 @@ def _example(record: Mapping[str, Any], where: str, position: int, spec: _Spec,
   return TextExample(id=_example_id(record, position, spec), texts=texts, labels=labels, where=where)
 
 
-def _example_id(record: Mapping[str, Any], position: int, spec: _Spec) -> str:
+def _example_id(record: Mapping[str, Any], position: int, spec: RecordSpec) -> str:
   value = record.get(spec.id_field)
   if value is None and spec.id_field == "id":
     value = record.get("guid")
@@ -278,7 +281,7 @@ def _example_id(record: Mapping[str, Any], position: int, spec: _Spec) -> str:
   return str(value).strip()
 
 
-def _labels(record: Mapping[str, Any], where: str, spec: _Spec, report: DataReport) -> list[str] | None:
+def _labels(record: Mapping[str, Any], where: str, spec: RecordSpec, report: DataReport) -> list[str] | None:
   """The parsed labels of a record (main first, de-duplicated), or None when the example is skipped."""
   field = spec.label_field
   value = record.get(field)

@@ -58,14 +58,13 @@ class TfdsSplit:
   def examples(self, config: Any, report: DataReport) -> list[Any]:
     """The split's rows as the task's in-memory examples (what the task's `read` gives for a file), with the
     builder's report of the manual file merged into `report`."""
-    from korpat_jax.datasets.manual_values import merge_report
     module = _module(self.dataset)
     meta = dict(self.builder.info.metadata)
     base = self.split.split("[")[0]
     source = self.builder.as_data_source(split=self.split)
     rows = [source[i] for i in range(len(source))]
     if self.split == base:
-      merge_report(report, meta.get("reports", {}).get(base, {}))
+      report.merge(meta.get("reports", {}).get(base, {}))
     else:  # a slice: the whole split's report of the manual file is in the dataset's metadata.json
       report.read += len(rows)
       report.used += len(rows)

@@ -31,14 +31,14 @@ def to_text_examples(rows: Iterable[Mapping[str, Any]], fields: Sequence[str], c
   """TextExamples of rows with `id`, `where`, `labels` (strings) and the text `fields`; rows the reader's rules
   leave out are counted as skipped in `report` (and no longer as used)."""
   level = config.data.cpc_level
-  # The classification reader's per-record function and its spec: one set of rules for files and TFDS rows.
-  spec = readers._Spec(path="tfds", text_fields=tuple(fields), label_field="labels", id_field="id",
+  # The classification reader's per-record rules and their spec: one set of rules for files and TFDS rows.
+  spec = readers.RecordSpec(path="tfds", text_fields=tuple(fields), label_field="labels", id_field="id",
                        label_parser=None if level == "none" else cpc_label_parser(level), separator=None)
   examples = []
   for position, row in enumerate(rows):
     record = {**{f: text(row[f]) for f in fields}, "id": text(row["id"]),
               "labels": [text(label) for label in row["labels"]]}
-    example = readers._example(record, text(row["where"]), position, spec, report)
+    example = readers.record_example(record, text(row["where"]), position, spec, report)
     if example is None:
       report.used -= 1
     else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import collections
 import logging
-from typing import Any
+from typing import Any, Mapping
 
 log = logging.getLogger("korpat_jax")
 
@@ -39,6 +39,16 @@ class DataReport:
   def _example(self, reason: str, where: str, detail: str) -> None:
     if len(self._examples[reason]) < MAX_EXAMPLES:
       self._examples[reason].append(f"{where}: {detail}" if detail else where)
+
+  def merge(self, saved: Mapping[str, Any]) -> None:
+    """Adds a report saved with `to_dict` (e.g. a TFDS builder's) to this one."""
+    self.read += int(saved.get("read", 0))
+    self.used += int(saved.get("used", 0))
+    for kind, counter in (("skipped", self.skipped), ("adjusted", self.adjusted)):
+      for reason, entry in saved.get(kind, {}).items():
+        counter[reason] += int(entry["count"])
+        kept = self._examples[reason]
+        kept.extend(entry.get("examples", [])[:max(0, MAX_EXAMPLES - len(kept))])
 
   def examples(self, reason: str) -> list[str]:
     return list(self._examples.get(reason, ()))
