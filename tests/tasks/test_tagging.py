@@ -125,11 +125,12 @@ def test_klue_ner_80_20_beats_the_all_o_baseline(pretrained, shared_data, tmp_pa
   (tmp_path / "eval.tsv").write_text("\n\n".join(sentences[cut:cut + 300]) + "\n", encoding="utf-8")
   workdir = tmp_path / "run"
   train(_ner_config(pretrained, tmp_path / "train.tsv", tmp_path / "eval.tsv",
-                    **{"train.num_steps": 150, "train.eval_every": 150, "optimizer.learning_rate": 1e-3}),
+                    **{"train.num_steps": 300, "train.eval_every": 300, "optimizer.learning_rate": 1e-3}),
         str(workdir))
   metrics = json.load(open(workdir / "eval" / "metrics.json"))
   assert json.load(open(workdir / "data_report.json"))["train"]["used"] == cut
-  # The all-O baseline finds no entity: F1 0. A model that learnt anything finds some.
+  # The all-O baseline finds no entity: F1 0. A model that learnt anything finds some. At 150 steps F1 was
+  # 0.00-0.03 (the demo vocab differs from one tokenizer training to the next); at 300, 0.41-0.44.
   assert metrics["f1"] > 0.0 and metrics["recall"] > 0.0, metrics
 
 
