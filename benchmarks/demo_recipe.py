@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -64,13 +64,12 @@ def run_korpat(config, workdir: str) -> list[dict[str, float]]:
 
 def run_torch(config, log_every: int) -> list[dict[str, float]]:
   """The PyTorch ELECTRA on the trainer's own batches; per log step, the window's mean statistics."""
-  import torch
   from korpat_jax import objective
   from korpat_jax.corpus import records
   from korpat_jax.input_pipeline import make_iterator
   from korpat_jax.model import ElectraConfig
   from korpat_jax.special_tokens import SpecialIds
-  from torch_electra_step import build_torch_electra, electra_loss, make_torch_optimizer
+  from torch_electra_step import TorchElectraStep
   records_dir = config.data.records_dir
   manifest = records.read_manifest(records_dir)
   model = dict(config.model, vocab_size=manifest.vocab_size)
@@ -78,22 +77,13 @@ def run_torch(config, log_every: int) -> list[dict[str, float]]:
   special = SpecialIds.from_mapping(manifest.special_ids)
   obj = dict(config.objective)
   obj["max_predictions"] = objective.max_predictions_per_seq(config.train.seq_len, obj["mask_prob"])
-  opt, steps = dict(config.optimizer), config.train.num_steps
-  torch.manual_seed(config.seed)
-  generator, discriminator = build_torch_electra(cfg, config.seed)
-  optimizer, schedule, params, _ = make_torch_optimizer((generator, discriminator), opt, steps)
+  steps = config.train.num_steps
+  side = TorchElectraStep(cfg, None, special, obj, dict(config.optimizer), steps, config.seed)
   batches = make_iterator(records_dir, global_batch_size=config.train.batch_size, seed=config.seed,
                           process_index=0, process_count=1)
   rows, window = [], []
   for step in range(1, steps + 1):
-    batch = {k: torch.as_tensor(v, dtype=torch.long) for k, v in next(batches).items()}
-    optimizer.zero_grad(set_to_none=True)
-    loss, stats = electra_loss(generator, discriminator, batch, special, obj["mask_prob"], obj["max_predictions"],
-                               obj["disc_weight"], obj["temperature"])
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(params, opt["grad_clip_norm"])
-    optimizer.step()
-    schedule.step()
+    stats = side.step(side.to_torch(next(batches)))
     window.append(stats)
     if step % log_every == 0 or step == steps:
       mean = {k: sum(w[k] for w in window) / len(window) for k in window[0]}

@@ -162,26 +162,35 @@ def make_torch_optimizer(modules: Sequence[Any], opt: dict, total_steps: int):
 class TorchElectraStep:
   """One PyTorch ELECTRA update per call on a fixed batch."""
 
-  def __init__(self, cfg, host_batch: dict, special, obj: dict, opt: dict, total_steps: int, seed: int = 0):
-    import torch
+  def __init__(self, cfg, host_batch: Optional[dict], special, obj: dict, opt: dict, total_steps: int, seed: int = 0):
     self.generator, self.discriminator = build_torch_electra(cfg, seed)
-    self.batch = {k: torch.as_tensor(v, dtype=torch.long) for k, v in host_batch.items()}
-    self.special, self.obj = special, obj
+    self.batch = host_batch and self.to_torch(host_batch)
+    self.special, self.obj, self.clip = special, obj, float(opt.get("grad_clip_norm", 1.0))
     self.optimizer, self.schedule, self.params, self.optimizer_kind = make_torch_optimizer(
         (self.generator, self.discriminator), opt, total_steps)
     self.num_params = sum(p.numel() for p in self.params)
 
-  def __call__(self) -> tuple[float, dict[str, float]]:
+  @staticmethod
+  def to_torch(host_batch: dict) -> dict:
     import torch
-    t0 = time.perf_counter()
+    return {k: torch.as_tensor(v, dtype=torch.long) for k, v in host_batch.items()}
+
+  def step(self, batch: dict) -> dict[str, float]:
+    """One update on `batch` (torch tensors); the loss and the batch's statistics."""
+    import torch
     self.optimizer.zero_grad(set_to_none=True)
-    loss, stats = electra_loss(self.generator, self.discriminator, self.batch, self.special, self.obj["mask_prob"],
+    loss, stats = electra_loss(self.generator, self.discriminator, batch, self.special, self.obj["mask_prob"],
                                self.obj["max_predictions"], self.obj["disc_weight"], self.obj["temperature"])
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(self.params, 1.0, foreach=True)
+    torch.nn.utils.clip_grad_norm_(self.params, self.clip, foreach=True)
     self.optimizer.step()
     self.schedule.step()
-    return time.perf_counter() - t0, {"loss": loss.item(), **stats}
+    return {"loss": loss.item(), **stats}
+
+  def __call__(self) -> tuple[float, dict[str, float]]:
+    t0 = time.perf_counter()
+    stats = self.step(self.batch)
+    return time.perf_counter() - t0, stats
 
   def describe(self) -> str:
     shapes = ", ".join(f"{k} {tuple(v.shape)} {str(v.dtype).replace('torch.', '')}" for k, v in self.batch.items())
