@@ -87,7 +87,7 @@ def test_long_sentences_give_the_seed_recipes_ids_and_true_offsets(demo_tok, use
   legacy = BertTokenizerLegacy(str(tmp_path / "vocab.txt"), do_lower_case=False)
   tagger = make_tagger(tok.user_dic)
   for text in long_texts:
-    morphs = seed_morphs(text) if tok.user_dic is None else _morphs(tagger, text)
+    morphs = seed_morphs(text, tagger)
     expected = legacy.convert_tokens_to_ids(legacy.tokenize(" ".join(morphs)))
     enc = tok.encode(text)
     assert enc.ids == [tok.cls_id, *expected, tok.sep_id], text
@@ -95,15 +95,6 @@ def test_long_sentences_give_the_seed_recipes_ids_and_true_offsets(demo_tok, use
       assert 0 <= start < end <= len(text)
       if token != "[UNK]":
         assert text[start:end] == token.removeprefix("##"), (text, token)
-
-
-def _morphs(tagger, text: str) -> list[str]:
-  node, out = tagger.parseToNode(text), []
-  while node:
-    if node.surface:
-      out.append(node.surface)
-    node = node.next
-  return out
 
 
 def test_cache_state_restores_a_warm_up(userdic_tok, long_texts):

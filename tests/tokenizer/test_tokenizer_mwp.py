@@ -19,9 +19,10 @@ PATENT_STYLE = [
 ]
 
 
-def seed_morphs(text: str) -> list[str]:
-  """The seed's Mecab step: every node surface, as mecab.morphs() returns them."""
-  tagger = make_tagger()
+def seed_morphs(text: str, tagger=None) -> list[str]:
+  """The seed's Mecab step: every node surface, as mecab.morphs() returns them (default: the tagger without a user
+  dictionary)."""
+  tagger = tagger or make_tagger()
   node, out = tagger.parseToNode(text), []
   while node:
     if node.surface:
