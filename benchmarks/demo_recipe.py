@@ -62,8 +62,10 @@ def run_korpat(config, workdir: str) -> list[dict[str, float]]:
   return [r for r in rows if "step_time" in r]  # training rows (eval rows have no step time)
 
 
-def run_torch(config, log_every: int) -> list[dict[str, float]]:
-  """The PyTorch ELECTRA on the trainer's own batches; per log step, the window's mean statistics."""
+def torch_peer(config):
+  """The PyTorch ELECTRA of `config` (its model sizes with the records' vocab size, objective and optimizer over
+  config.train.num_steps steps) and the trainer's own batch iterator over config.data.records_dir (the same batches
+  in the same order as `korpat-jax pretrain` with this config): (TorchElectraStep, iterator)."""
   from korpat_jax import objective
   from korpat_jax.corpus import records
   from korpat_jax.input_pipeline import make_iterator
@@ -76,11 +78,18 @@ def run_torch(config, log_every: int) -> list[dict[str, float]]:
   cfg = ElectraConfig.from_config(model)
   special = SpecialIds.from_mapping(manifest.special_ids)
   obj = dict(config.objective)
-  obj["max_predictions"] = objective.max_predictions_per_seq(config.train.seq_len, obj["mask_prob"])
-  steps = config.train.num_steps
-  side = TorchElectraStep(cfg, None, special, obj, dict(config.optimizer), steps, config.seed)
+  if obj["max_predictions"] < 0:  # -1: from seq_len, as the trainer does
+    obj["max_predictions"] = objective.max_predictions_per_seq(config.train.seq_len, obj["mask_prob"])
+  side = TorchElectraStep(cfg, None, special, obj, dict(config.optimizer), config.train.num_steps, config.seed)
   batches = make_iterator(records_dir, global_batch_size=config.train.batch_size, seed=config.seed,
                           process_index=0, process_count=1)
+  return side, batches
+
+
+def run_torch(config, log_every: int) -> list[dict[str, float]]:
+  """The PyTorch ELECTRA on the trainer's own batches; per log step, the window's mean statistics."""
+  side, batches = torch_peer(config)
+  steps = config.train.num_steps
   rows, window = [], []
   for step in range(1, steps + 1):
     stats = side.step(side.to_torch(next(batches)))

@@ -6,7 +6,9 @@ r"""Fine-tuning configs (ELECTRA's recipe on the shared trainer). Variants throu
   cpc_multi  CPC classification, every code of a document (sigmoid per label)
   pair       sentence pairs, e.g. NLI: [CLS] A [SEP] B [SEP]
   qa         extractive QA, SQuAD v1.1 / KorQuAD 1.0 JSON (PatQuAD-style)
-  *_tiny     the same on a CPU-sized schedule, for tests and the README's demo.
+  *_cpu      the recipe a CPU user picks: a small model fine-tuned on a few thousand examples (seq 128; the
+             epochs and learning rate chosen by measurement on the transfer benchmark, BENCHMARKS.md).
+  *_tiny     the same on a test-sized schedule, for tests and the README's demo.
 
     korpat-jax finetune --config configs/finetune.py:ner --workdir runs/ner \
         --config.init_from=runs/korpat --config.data.train=ner_train.tsv --config.data.eval=ner_dev.tsv
@@ -27,13 +29,16 @@ from korpat_jax import config as config_lib
 TASKS = {"ner": "token_classification", "ner_conll": "token_classification", "cpc": "sequence_classification",
          "cpc_multi": "sequence_classification", "pair": "sequence_classification", "qa": "question_answering"}
 
+SIZE_SUFFIXES = ("_cpu", "_tiny")
+
 
 def get_config(arg: str = "ner") -> ml_collections.ConfigDict:
   variant = arg or "ner"
-  base, tiny = (variant[:-5], True) if variant.endswith("_tiny") else (variant, False)
+  suffix = next((s for s in SIZE_SUFFIXES if variant.endswith(s)), "")
+  base, size = variant[:len(variant) - len(suffix)], suffix[1:]
   if base not in TASKS:
     raise ValueError(f"unknown variant {variant!r}; expected one of "
-                     f"{[*TASKS, *(t + '_tiny' for t in TASKS)]}")
+                     f"{[*TASKS, *(t + s for s in SIZE_SUFFIXES for t in TASKS)]}")
 
   c = ml_collections.ConfigDict()
   c.task = TASKS[base]
@@ -96,10 +101,13 @@ def get_config(arg: str = "ner") -> ml_collections.ConfigDict:
     c.data.update(text_fields="sentence1,sentence2", cpc_level="none")
   if base == "qa":
     c.train.update(batch_size=32, num_epochs=2.0)
-  if tiny:
+  if size == "cpu":  # a small model (configs/pretrain.py:cpu, 128 positions) on a few thousand examples
+    c.train.update(batch_size=32, seq_len=128, num_epochs=3.0, eval_batch_size=64, log_every=20)
+    c.optimizer.update(learning_rate=3e-4)
+  elif size == "tiny":
     c.train.update(batch_size=16, seq_len=64, num_epochs=3.0, eval_batch_size=32, log_every=10)
     c.optimizer.update(learning_rate=3e-4)
-    if base == "qa":
-      c.train.seq_len = 128
-      c.head.update(max_query_length=32, doc_stride=48)
+  if base == "qa" and size:  # 128-token windows: a question of up to 32 tokens, windows 48 tokens apart
+    c.train.seq_len = 128
+    c.head.update(max_query_length=32, doc_stride=48)
   return c

@@ -25,6 +25,11 @@ import ml_collections
 from korpat_jax import config as config_lib
 from korpat_jax.model.config import ElectraConfig
 
+# The `cpu` recipe's path (README, "Pretraining on a CPU"): `korpat-jax tokenizer train --vocab-size CPU_VOCAB_SIZE`,
+# then `korpat-jax prepare --seq-len 128 CPU_PREPARE_ARGS`, then `pretrain --config configs/pretrain.py:cpu`.
+CPU_VOCAB_SIZE = 16_000
+CPU_PREPARE_ARGS = ""
+
 # layers, hidden, heads, FFN, embedding size, generator hidden fraction, lr, batch, seq, steps (electra.md)
 SIZES = {
     "tiny": (2, 32, 2, 64, 16, 0.5, 1e-3, 32, 64, 30),

@@ -80,14 +80,28 @@ def test_missing_config_file():
 FINETUNE = str(REPO / "configs" / "finetune.py")
 
 
-@pytest.mark.parametrize("variant", ["ner", "ner_conll", "cpc", "cpc_multi", "pair", "qa", "ner_tiny", "cpc_tiny",
-                                     "cpc_multi_tiny", "pair_tiny", "qa_tiny", "ner_conll_tiny"])
+FINETUNE_BASES = ("ner", "ner_conll", "cpc", "cpc_multi", "pair", "qa")
+
+
+@pytest.mark.parametrize("variant", [*FINETUNE_BASES, *(b + "_cpu" for b in FINETUNE_BASES),
+                                     *(b + "_tiny" for b in FINETUNE_BASES)])
 def test_every_finetune_variant_loads_with_googles_recipe(variant):
   c = config_lib.load(f"{FINETUNE}:{variant}")
+  base = variant.removesuffix("_cpu").removesuffix("_tiny")
+  assert c.task == config_lib.load(f"{FINETUNE}:{base}").task
   assert c.task in ("token_classification", "sequence_classification", "question_answering")
   assert (c.optimizer.layerwise_lr_decay, c.optimizer.warmup_fraction, c.optimizer.weight_decay) == (0.8, 0.1, 0.01)
-  if not variant.endswith("_tiny"):
+  if variant == base:
     assert (c.optimizer.learning_rate, c.train.batch_size, c.train.seq_len) == (1e-4, 32, 512)
+  elif variant.endswith("_cpu"):  # the model of configs/pretrain.py:cpu has 128 positions
+    assert (c.optimizer.learning_rate, c.train.batch_size, c.train.seq_len) == (3e-4, 32, 128)
+  if base == "qa" and variant != base:  # a 128-token window leaves room for the question and overlapping windows
+    assert c.head.max_query_length + 3 + c.head.doc_stride < c.train.seq_len
+
+
+def test_an_unknown_finetune_variant_lists_the_known_ones():
+  with pytest.raises(ConfigError, match=r"unknown variant 'ner_gpu'; expected one of \[.*'ner_cpu'.*'qa_tiny'"):
+    config_lib.load(f"{FINETUNE}:ner_gpu")
 
 
 def test_finetune_config_errors_name_the_key(tmp_path):

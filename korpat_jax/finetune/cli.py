@@ -13,4 +13,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
       argv, "korpat-jax finetune",
       "Fine-tune (or resume fine-tuning) a pretrained ELECTRA on NER, CPC classification, sentence pairs or QA. "
       "Writes W/eval/metrics.json and W/eval/predictions.* for the best checkpoint (and W/test/ for data.test).",
-      "Variants of configs/finetune.py: ner, ner_conll, cpc, cpc_multi, pair, qa, and *_tiny twins.")
+      "Variants of configs/finetune.py: ner, ner_conll, cpc, cpc_multi, pair, qa, their *_cpu recipes (a "
+      "small model on a CPU) and *_tiny twins (tests).")
