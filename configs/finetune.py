@@ -6,8 +6,10 @@ r"""Fine-tuning configs (ELECTRA's recipe on the shared trainer). Variants throu
   cpc_multi  CPC classification, every code of a document (sigmoid per label)
   pair       sentence pairs, e.g. NLI: [CLS] A [SEP] B [SEP]
   qa         extractive QA, SQuAD v1.1 / KorQuAD 1.0 JSON (PatQuAD-style)
-  *_cpu      the recipe a CPU user picks: a small model fine-tuned on a few thousand examples (seq 128; the
-             epochs and learning rate chosen by measurement on the transfer benchmark, BENCHMARKS.md).
+  *_cpu      the recipe a CPU user picks: a small model (configs/pretrain.py:cpu) fine-tuned on a few thousand
+             examples (seq 128, batch 32, 3 epochs, lr 3e-4). Provisional: only lr 3e-4 against 1e-3 and Adam
+             bias correction were measured (BENCHMARKS.md, "Proof of value"); `python -m benchmarks.transfer
+             --finetune-set KEY=VALUE` is how to choose them.
   *_tiny     the same on a test-sized schedule, for tests and the README's demo.
 
     korpat-jax finetune --config configs/finetune.py:ner --workdir runs/ner \
