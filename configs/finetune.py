@@ -68,6 +68,7 @@ def get_config(arg: str = "ner") -> ml_collections.ConfigDict:
       labels="",                    # comma-separated label set; "" = read from the training file
       # classification
       text_fields="text", label_field="label", id_field="id", label_separator=";",
+      pair=False,                   # sentence pairs: [CLS] text_fields[0] [SEP] text_fields[1] [SEP] (pair variants)
       cpc_level="subclass",         # section | class | subclass | group | subgroup | none (any label set)
       long_text="head",             # head | head_tail | windows (logits averaged over overlapping windows)
       window_stride=-1,             # NER and long_text=windows: tokens between window starts (-1: half a window)
@@ -100,7 +101,7 @@ def get_config(arg: str = "ner") -> ml_collections.ConfigDict:
   elif base == "cpc_multi":
     c.head.multi_label = True
   elif base == "pair":
-    c.data.update(text_fields="sentence1,sentence2", cpc_level="none")
+    c.data.update(text_fields="sentence1,sentence2", cpc_level="none", pair=True)
   if base == "qa":
     c.train.update(batch_size=32, num_epochs=2.0)
   if size == "cpu":  # a small model (configs/pretrain.py:cpu, 128 positions) on a few thousand examples

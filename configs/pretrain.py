@@ -60,7 +60,10 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       intermediate_size=ffn, generator_hidden_fraction=gen_frac, generator_layers_fraction=1.0,
       **ElectraConfig.option_defaults(),
   )
-  c.objective = dict(mask_prob=0.15, max_predictions=-1, temperature=1.0, disc_weight=50.0)  # -1: from seq_len
+  c.objective = dict(
+      masking="token",      # which positions the generator predicts: token (ELECTRA's; korpat_jax/masking.py)
+      max_predictions=-1,   # prediction slots per sequence; -1: from seq_len and mask_prob, as google's
+      mask_prob=0.15, temperature=1.0, disc_weight=50.0)
   c.optimizer = dict(learning_rate=lr, warmup_steps=10_000, weight_decay=0.01, b1=0.9, b2=0.999, eps=1e-6,
                      bias_correction=False, grad_clip_norm=1.0)
   c.train = dict(batch_size=batch, seq_len=seq, num_steps=steps, grad_accum_steps=1, log_every=100,
@@ -96,7 +99,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       c.data.update(records_dir="{workdir}/data/records", build_demo=True)  # tokenizer: {workdir}/data/tokenizer
       # In 300 steps the generator gets to the corpus's unigram level (loss 9.0 -> 7.0; the unigram entropy is 7.05
       # nats) and no further, so google's temperature-1 samples are frequent tokens in random places, which the
-      # discriminator cannot yet tell from the text: it stays at its base rate (benchmarks/demo_recipe.py, PyTorch
+      # discriminator cannot yet tell from the text: it stays at its base rate (benchmarks.parity.demo_recipe, PyTorch
       # alike). Sampling at temperature 3 and masking 25% (ELECTRA-Large's rate) make the replacements detectable
       # within the demo: disc loss 0.41 against 0.56 for always saying "original", precision 0.64, recall 0.48.
       c.objective.update(temperature=3.0, mask_prob=0.25)

@@ -14,7 +14,7 @@ from korpat_jax.errors import KorpatError
 
 # command -> (module with a `main(argv) -> int`, one-line help)
 COMMANDS = {
-    "pretrain": ("korpat_jax.train", "pretrain ELECTRA from a config"),
+    "pretrain": ("korpat_jax.pretrain.cli", "pretrain ELECTRA from a config"),
     "finetune": ("korpat_jax.finetune.cli", "fine-tune: NER, CPC classification, sentence pairs, QA"),
     "predict": ("korpat_jax.finetune.predict", "a fine-tuned run on new files -> predictions"),
     "tokenizer": ("korpat_jax.tokenizer.cli", "build the MWP tokenizer: userdic | train | encode"),

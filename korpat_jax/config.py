@@ -164,6 +164,38 @@ def train_extras() -> dict[str, Any]:
   )
 
 
+def validate_loop(config: ml_collections.ConfigDict, num_devices: int) -> None:
+  """The settings the training loop reads, `train.*` and `profile.*`, checked once for every task; `num_devices`
+  is the global device count.
+
+  A `train` block with `num_epochs` is scheduled by epochs (fine-tuning): num_steps -1 takes the steps from the
+  epochs and checkpoint_every 0 checkpoints at every evaluation. Without it, num_steps and checkpoint_every are
+  counts of steps (pretraining). A block with `eval_batch_size` evaluates in batches of that many rows.
+  """
+  t = config.train
+  require_finite(config, ("train",))
+  for key in ("batch_size", "seq_len", "grad_accum_steps", "log_every", "keep_checkpoints"):
+    require(t[key] > 0, f"config.train.{key}={t[key]}: must be > 0")
+  require(t.seq_len >= 8, f"config.train.seq_len={t.seq_len}: must be >= 8")
+  if "num_epochs" in t:
+    require(t.num_epochs > 0 or t.num_steps > 0, "config.train.num_epochs or train.num_steps: one must be > 0")
+    require(t.checkpoint_every >= 0, f"config.train.checkpoint_every={t.checkpoint_every}: must be >= 0 (0: at "
+            "every evaluation)")
+  else:
+    for key in ("num_steps", "checkpoint_every"):
+      require(t[key] > 0, f"config.train.{key}={t[key]}: must be > 0")
+  require(t.eval_every >= 0, f"config.train.eval_every={t.eval_every}: must be >= 0")
+  validate_fault_handling(t)
+  require(t.batch_size % (num_devices * t.grad_accum_steps) == 0,
+          f"config.train.batch_size={t.batch_size}: must divide by devices ({num_devices}) x "
+          f"train.grad_accum_steps ({t.grad_accum_steps})")
+  if "eval_batch_size" in t:
+    require(t.eval_batch_size > 0, f"config.train.eval_batch_size={t.eval_batch_size}: must be > 0")
+    require(t.eval_batch_size % num_devices == 0,
+            f"config.train.eval_batch_size={t.eval_batch_size}: must divide by devices ({num_devices})")
+  require(config.profile.num_steps >= 0, f"config.profile.num_steps={config.profile.num_steps}: must be >= 0")
+
+
 def validate_fault_handling(train: Any) -> None:
   require(train.on_nonfinite in ("stop", "skip"),
           f"config.train.on_nonfinite={train.on_nonfinite!r}: expected stop or skip")

@@ -1,7 +1,8 @@
 """ELECTRA's replaced-token-detection objective as pure functions (google-research/electra semantics).
 
 mask_tokens -> (generator) -> sample_tokens -> replace_tokens -> (discriminator) -> losses and metrics.
-None of these functions touch parameters; `korpat_jax.train_step` wires them to the model.
+None of these functions touch parameters; `korpat_jax.pretraining_step` wires them to the model, and
+`korpat_jax.masking` wraps the masking as the strategy `config.objective.masking` names.
 """
 
 from __future__ import annotations

@@ -7,13 +7,16 @@ tokens the discriminator flags once the generator's guesses are put in. The demo
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import jax
 import numpy as np
 
 from korpat_jax import files, workdir as workdir_lib
 from korpat_jax.special_tokens import SpecialIds
+
+if TYPE_CHECKING:
+  from korpat_jax.hooks import StepInfo
 
 SENTENCE = "본 발명은 질화갈륨 기판 상에 형성된 발광다이오드 및 그 제조방법에 관한 것이다."
 
@@ -55,10 +58,11 @@ def probe(workdir: str, text: str = SENTENCE, every: int = 5, top_k: int = 3) ->
   return lines
 
 
-def print_probe(config, workdir: str) -> None:
-  """The pretrain command's end of the demo."""
-  if config.data.get("build_demo"):
-    print("\n".join(probe(workdir)))
+def print_probe(info: StepInfo) -> None:
+  """The pretrain command's end of the demo: a hook (korpat_jax.hooks) for when the run ends, its final checkpoint
+  written; prints on process 0."""
+  if info.final and info.config.data.get("build_demo") and jax.process_index() == 0:
+    print("\n".join(probe(info.workdir)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,46 +1,50 @@
-"""The training loop every task shares (pretraining, fine-tuning), top to bottom.
+"""The training loop every task shares (pretraining, fine-tuning), top to bottom, and its compiled steps.
 
     korpat-jax pretrain --config configs/pretrain.py:tiny --workdir /tmp/tiny [--config.train.num_steps=50]
     korpat-jax finetune --config configs/finetune.py:ner --workdir W --config.init_from=RUN ...
 
 mesh -> input (the task's) -> model and sharded state (init, init_from or restore) -> compiled steps -> loop (log,
-eval, profile, checkpoint) -> final checkpoint -> test evaluation of the best checkpoint. Rerunning the same command
-resumes from the latest checkpoint; a finished run says so and stops. The workdir may be a local path or a URL
-that etils.epath supports (gs://...; see korpat_jax.files): profiles and HLO dumps of a remote workdir are written
-locally and uploaded when the run ends.
+eval, hooks, profile, checkpoint) -> final checkpoint -> test evaluation of the best checkpoint -> the hooks' end.
+Rerunning the same command resumes from the latest checkpoint; a finished run says so and stops. The workdir may
+be a local path or a URL that etils.epath supports (gs://...; see korpat_jax.files): profiles and HLO dumps of a
+remote workdir are written locally and uploaded when the run ends.
+
+Around it: korpat_jax.evaluation (the eval driver, the best checkpoint's bookkeeping), korpat_jax.restore (resume,
+init_from), korpat_jax.hooks (every-N-steps callbacks), korpat_jax.train_cli (the pretrain and finetune commands).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 import time
 from typing import Any, Callable, Optional, Sequence
 
 import jax
-import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
-from korpat_jax import config as config_lib
 from korpat_jax import distributed, files, input_pipeline, profiling, sharding, workdir as workdir_lib
-from korpat_jax.checkpoint import BROKEN, Checkpointer, error_line
-from korpat_jax.errors import ConfigError, KorpatError
+from korpat_jax.checkpoint import Checkpointer
+from korpat_jax.evaluation import BestEval, Evaluator
+from korpat_jax.hooks import Hooks, StepInfo
 from korpat_jax.metrics import MetricWriter, load_sinks
 from korpat_jax.mfu import mfu, peak_flops_per_device
 from korpat_jax.nonfinite import NonFiniteGuard
 from korpat_jax.preemption import Preempted, StopRequests
+from korpat_jax.restore import init_from, restore_newest
 from korpat_jax.tasks import make_task
-from korpat_jax.tasks.base import EvalResult, Task, TaskInput
+from korpat_jax.tasks.base import Task
 from korpat_jax.train_state import TrainState
 
 log = logging.getLogger("korpat_jax")
 
 
-def train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task] = None) -> dict[str, float]:
-  """Runs (or resumes) the config's task; returns the last logged train metrics."""
+def train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task] = None,
+          hooks: Optional[Hooks] = None) -> dict[str, float]:
+  """Runs (or resumes) the config's task (or `task`), with `hooks` (korpat_jax.hooks) every N steps and at the
+  end; returns the last logged train metrics."""
   workdir = files.resolve(workdir)
+  hooks = hooks if hooks is not None else Hooks()
   hlo_dir = files.Mirror(files.join(workdir, "hlo")) if config.profile.dump_hlo else None
   if hlo_dir is not None:
     profiling.enable_hlo_dump(hlo_dir.local)
@@ -71,14 +75,12 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task] 
     workdir_lib.write_run_config(workdir, config.to_dict())
   steps = compile_steps(task, mesh)
   if start_step:
-    state, start_step, data = _restore(task, ckpt, steps, data, start_step)
+    state, start_step, data = restore_newest(task, ckpt, steps.abstract_target(), data, start_step)
   else:
     state = steps.init()
     if config.init_from:
-      state = _start_from(task, state, config.init_from, steps.state_sharding)
+      state = init_from(task, state, config.init_from, steps.state_sharding)
   log.info("%s", task.describe(sum(x.size for x in jax.tree.leaves(steps.abstract_state.params))))
-  evaluate = lambda params, split: evaluate_split(task, steps.eval_step, params, split, steps.batch_sharding,
-                                                  config.seed)
   flops = task.flops_per_step()
   device_kind = jax.devices()[0].device_kind
   if flops and peak_flops_per_device(device_kind) is None:
@@ -88,7 +90,12 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task] 
   writer = MetricWriter(workdir, resume_step=start_step, console_keys=task.console_keys,
                         extra_sinks=load_sinks(config.train.loggers, workdir, config) if jax.process_index() == 0
                         else ())
-  best = _BestEval(workdir, task.main_metric, start_step)
+  evaluator = Evaluator(task, steps.eval_step, steps.batch_sharding, config.seed,
+                        BestEval(workdir, task.main_metric, start_step), writer)
+
+  def info(step: int, final: bool = False) -> StepInfo:  # what the hooks see of the run, as it is now
+    return StepInfo(step, num_steps, state, last, final, config, workdir, task)
+
   guard = NonFiniteGuard(config.train.on_nonfinite, config.train.max_nonfinite_in_a_row)
   profile_dir = files.Mirror(files.join(workdir, "profile"))
   profile = profiling.ProfileWindow(profile_dir.local, config.profile.start_step, config.profile.num_steps)
@@ -127,11 +134,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task] 
           writer.console(done, last, total=num_steps)
         kept = None
         if data.eval_every and (done % data.eval_every == 0 or done == num_steps):
-          result = evaluate(state.params, "eval")
-          if result is not None:
-            writer.write(done, result.scalars(), prefix="eval")
-            writer.console(done, result.scalars(), prefix="eval", keys=_eval_console_keys(task, result))
-            kept = best.offer(done, result)
+          kept = evaluator.evaluate(done, state.params)
           tick = time.perf_counter()  # evaluation time is not train step time
         stopping = stop.should_stop(done)
         force = done == num_steps or kept is not None or stopping
@@ -139,6 +142,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task] 
           guard.check(last_saved)  # a non-finite state is never saved
           if ckpt.save(done, state, data.checkpointable, force=force, metrics=kept):
             last_saved = done
+        if done < num_steps and hooks.due(done):  # the last step's are the run's end (below)
+          hooks.run(info(done))
+          tick = time.perf_counter()  # hook time is not train step time either
         if stopping:
           profile.close()
           ckpt.close()
@@ -149,16 +155,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task] 
     _close_all(uploads)
     ckpt.wait()
 
-    # The test split, scored with the best checkpoint (the last one when the task keeps no best).
-    if num_steps and task.eval_batches("test") is not None and not best.has_scores("test"):
-      params = state.params
-      if best.step and best.step != num_steps:
-        params = ckpt.restore(best.step, steps.abstract_target()).params
-      result = evaluate(params, "test")
-      if result is not None:
-        best.write("test", best.step or num_steps, result)
-        writer.console(best.step or num_steps, result.scalars(), prefix="test",
-                       keys=_eval_console_keys(task, result))
+    # The test split, scored with the best checkpoint (the last one when the task keeps no best); the hooks' end.
+    evaluator.test(num_steps, state.params, lambda step: ckpt.restore(step, steps.abstract_target()).params)
+    hooks.run(info(max(start_step, num_steps), final=True))
     ckpt.close()
     writer.close()
     log.info("done: checkpoints in %s, TensorBoard logs in %s", ckpt.directory, files.join(workdir, "tensorboard"))
@@ -212,178 +211,3 @@ def compile_steps(task: Task, mesh: jax.sharding.Mesh) -> CompiledSteps:
                          out_shardings=(state_sharding, replicated), donate_argnums=0),
       eval_step=jax.jit(task.eval_step, in_shardings=(state_sharding.params, batch_sharding, replicated),
                         out_shardings=replicated))
-
-
-def _eval_console_keys(task: Task, result: EvalResult) -> tuple[str, ...]:
-  keys = [k for k in result.scalars() if k not in ("loss",)]
-  if task.main_metric in keys:
-    keys.remove(task.main_metric)
-    keys.insert(0, task.main_metric)
-  return tuple(keys)
-
-
-def evaluate_split(task: Task, eval_fn, params, split: str, batch_sharding, seed: int) -> Optional[EvalResult]:
-  """Feeds the task's global eval batches through the compiled eval step (each process its rows) and hands the
-  gathered outputs back to the task for scoring."""
-  batches = task.eval_batches(split)
-  if batches is None:
-    return None
-  rng = jax.random.PRNGKey(seed + 1)
-
-  def outputs():
-    for i, batch in enumerate(batches):
-      rows = len(next(iter(batch.values()))) // jax.process_count()
-      lo = jax.process_index() * rows
-      local = {k: np.asarray(v)[lo:lo + rows] for k, v in batch.items()}
-      out = eval_fn(params, input_pipeline.to_global(local, batch_sharding), jax.random.fold_in(rng, i))
-      yield batch, jax.device_get(out)
-
-  return task.evaluate(split, outputs())
-
-
-class _BestEval:
-  """The best evaluation so far by the task's main metric: W/eval/metrics.json and its prediction files.
-
-  Without a main metric every evaluation is kept as the latest. On resume, a best recorded after the checkpoint
-  being resumed from is forgotten (its checkpoint may not exist)."""
-
-  def __init__(self, workdir: str, main_metric: Optional[str], start_step: int):
-    self.workdir, self.main = workdir, main_metric
-    self.step, self.value = 0, -np.inf
-    saved = workdir_lib.read_json_if_exists(files.join(workdir, "eval", "metrics.json"))
-    if main_metric and saved and 0 < int(saved.get("step", 0)) <= start_step and main_metric in saved:
-      self.step, self.value = int(saved["step"]), float(saved[main_metric])
-
-  def offer(self, step: int, result: EvalResult) -> Optional[dict[str, float]]:
-    """Records `result` when it is the best so far; returns the metrics to save with its checkpoint then (None
-    otherwise). Only new bests carry metrics, so they rise strictly and Orbax's BestN(1) keeps exactly this one."""
-    if self.main is None:
-      self.write("eval", step, result)
-      return None
-    if self.main not in result.scores:
-      raise ConfigError(f"the task's main metric {self.main!r} is not among its eval scores {sorted(result.scores)}")
-    value = float(result.scores[self.main])
-    if self.step and not value > self.value:
-      return None
-    self.step, self.value = step, value
-    self.write("eval", step, result)
-    log.info("eval step %d: best %s so far (%.4f)", step, self.main, value)
-    return {self.main: value}
-
-  def write(self, split: str, step: int, result: EvalResult) -> None:
-    if jax.process_index() != 0:
-      return
-    directory = files.join(self.workdir, split)
-    files.makedirs(directory)
-    if result.write is not None:
-      result.write(directory)
-    main = {"main": self.main} if self.main else {}
-    workdir_lib.write_json(files.join(directory, "metrics.json"), {"step": step, **main, **result.scores})
-
-  def has_scores(self, split: str) -> bool:
-    saved = workdir_lib.read_json_if_exists(files.join(self.workdir, split, "metrics.json"))
-    return bool(saved) and (not self.step or int(saved.get("step", -1)) == self.step)
-
-
-def _restore(task: Task, ckpt: Checkpointer, steps: CompiledSteps, data: TaskInput, start_step: int
-             ) -> tuple[TrainState, int, TaskInput]:
-  """The newest checkpoint that restores: one that cannot (missing items, changed bytes, unreadable, non-finite
-  values) is reported in one line and moved to checkpoints/_broken/, and the one before it is tried."""
-  broken = []
-  for step in sorted((s for s in ckpt.all_steps() if s <= start_step), reverse=True):
-    reason = ckpt.verify(step, needs_data=data.checkpointable is not None)
-    if reason is None:
-      if step != start_step:  # the input was made for the newest step: position it at this one
-        data = task.make_input(step)
-      try:
-        state = ckpt.restore(step, steps.abstract_target(), data.checkpointable)
-      except Exception as e:  # noqa: BLE001 - Orbax and tensorstore raise many types for damaged files
-        reason = f"unreadable: {error_line(e)}"
-      else:
-        finite = jax.tree.reduce(lambda a, b: a & b, jax.tree.map(lambda x: jnp.isfinite(x).all(), state.params))
-        if bool(finite):
-          log.info("resumed from %s at step %d", ckpt.directory, step)
-          return state, step, data
-        reason = "its parameters hold non-finite values"
-    broken.append(f"{step} ({reason})")
-    ckpt.move_aside(step, reason)
-  raise KorpatError(f"{ckpt.directory}: no checkpoint restores (moved to {BROKEN}/: {'; '.join(broken)}); "
-                    "use a new --workdir to start over")
-
-
-def _start_from(task: Task, state: TrainState, source: str, state_sharding: Any) -> TrainState:
-  """Replaces the initial params by those of another run (or an import-hf directory) that the task takes; absent
-  subtrees stay freshly initialised (e.g. a task head, or the generator when starting from an HF discriminator)."""
-  source = files.resolve(source)
-  step, loaded = Checkpointer(workdir_lib.checkpoint_dir(source), interval=1, keep=1,
-                              read_only=True).restore_params_on_host()
-  fresh = {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_leaves_with_path(state.params)}
-  given = task.init_params({jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_leaves_with_path(loaded)},
-                           fresh, source)
-  for key, value in given.items():
-    if key not in fresh:
-      raise ConfigError(f"config.init_from={source}: parameter {key} does not exist in this model")
-    if tuple(value.shape) != tuple(fresh[key].shape):
-      raise ConfigError(f"config.init_from={source}: parameter {key} has shape {tuple(value.shape)}, "
-                        f"this model wants {tuple(fresh[key].shape)}")
-  params = jax.tree_util.tree_map_with_path(
-      lambda p, x, s: jax.device_put(np.asarray(given.get(jax.tree_util.keystr(p), x)), s),
-      state.params, state_sharding.params)
-  log.info("initialised %d of %d parameter arrays from %s (step %d)", len(given), len(fresh), source, step)
-  return state.replace(params=params)
-
-
-def _not_reraised(record: logging.LogRecord) -> bool:
-  """Orbax logs the error of a failed async save (with its traceback) before raising it to the loop, which turns it
-  into one line: drop the log record."""
-  return "raised an exception" not in record.getMessage()
-
-
-def setup_logging() -> None:
-  logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S",
-                      force=True)
-  for noisy in ("absl", "orbax", "jax._src"):
-    logging.getLogger(noisy).setLevel(logging.WARNING)
-  logging.getLogger("absl").addFilter(_not_reraised)
-
-
-def run_command(argv: Optional[Sequence[str]], prog: str, description: str, variants: str,
-                prepare: Optional[Callable[[ml_collections.ConfigDict, str], None]] = None,
-                finish: Optional[Callable[[ml_collections.ConfigDict, str], None]] = None) -> int:
-  """`PROG --config FILE.py:VARIANT --workdir W [--config.k=v ...]`: the pretrain and finetune commands.
-  `prepare(config, workdir)` runs before the trainer (the demo's data), `finish` after it (the demo's probe)."""
-  rest, overrides = config_lib.split_overrides(list(argv or []))
-  parser = argparse.ArgumentParser(
-      prog=prog, description=description,
-      epilog="Any config key can be overridden: --config.train.batch_size=64 --config.model.dtype=bfloat16. "
-             f"{variants} Rerunning the same command resumes from the latest checkpoint in --workdir.")
-  parser.add_argument("--config", required=True, help="FILE.py:VARIANT, e.g. configs/pretrain.py:tiny")
-  parser.add_argument("--workdir", help="run directory: checkpoints, TensorBoard logs, profiles (required to run)")
-  parser.add_argument("--print-config", action="store_true",
-                      help="print every key of the resolved config (with its default and help) and exit")
-  args = parser.parse_args(rest)
-  config = config_lib.load(args.config)
-  config_lib.apply_overrides(config, overrides)
-  if args.print_config:
-    print(config_lib.describe(config, args.config))
-    return 0
-  if not args.workdir:
-    parser.error("the following arguments are required: --workdir")
-  if config.data.get("build_demo") and files.is_remote(args.workdir):
-    raise ConfigError(f"--workdir {args.workdir}: the demo builds its records under the workdir and ArrayRecord "
-                      "reads local files only; use a local --workdir")
-  setup_logging()
-  if prepare is not None:
-    prepare(config, args.workdir)
-  train(config, args.workdir)
-  if finish is not None and jax.process_index() == 0:
-    finish(config, args.workdir)
-  return 0
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-  from korpat_jax.corpus.demo import build_demo_if_absent
-  from korpat_jax.probe import print_probe
-  return run_command(argv, "korpat-jax pretrain", "Pretrain (or resume pretraining) ELECTRA from a config.",
-                     "Variants of configs/pretrain.py: demo, cpu, tiny, small, base, large, korpatelectra.",
-                     prepare=build_demo_if_absent, finish=print_probe)

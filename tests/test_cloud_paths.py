@@ -15,10 +15,12 @@ from cloud_fs import fake_gs, stored_files  # noqa: F401 - the fixture
 from helpers import REPO, pretrain_config
 from korpat_jax import checkpoint, files, train as train_lib, workdir as workdir_lib
 from korpat_jax.errors import ConfigError, KorpatError
+from korpat_jax.evaluation import BestEval
 from korpat_jax.metrics import MetricWriter
 from korpat_jax.model import ElectraConfig
 from korpat_jax.tasks.base import EvalResult
-from korpat_jax.train import _BestEval, run_command, train
+from korpat_jax.train import train
+from korpat_jax.train_cli import run_command
 
 MODEL = ElectraConfig.from_config(dict(vocab_size=100, embedding_size=16, hidden_size=32, num_layers=2,
                                        num_heads=2, intermediate_size=64, generator_hidden_fraction=0.5))
@@ -101,7 +103,7 @@ def test_best_eval_writes_metrics_and_predictions_to_the_bucket(fake_gs):
     return EvalResult({"f1": f1, "per_type": {"PER": f1}},
                       write=lambda d: files.write_jsonl(files.join(d, "predictions.jsonl"), rows))
 
-  best = _BestEval(run, "f1", start_step=0)
+  best = BestEval(run, "f1", start_step=0)
   assert best.offer(10, result(0.5)) == {"f1": 0.5}
   assert best.offer(20, result(0.4)) is None
   assert files.read_json(f"{run}/eval/metrics.json") == {"step": 10, "main": "f1", "f1": 0.5, "per_type": {"PER": 0.5}}
@@ -109,7 +111,7 @@ def test_best_eval_writes_metrics_and_predictions_to_the_bucket(fake_gs):
   assert workdir_lib.best_step(run) is None  # its checkpoint is not there
   files.write_text(f"{run}/checkpoints/10/state/_METADATA", "{}")
   assert workdir_lib.best_step(run) == 10
-  resumed = _BestEval(run, "f1", start_step=20)
+  resumed = BestEval(run, "f1", start_step=20)
   assert (resumed.step, resumed.value) == (10, 0.5) and not resumed.has_scores("test")
   resumed.write("test", 10, result(0.45))
   assert resumed.has_scores("test") and files.read_json(f"{run}/test/metrics.json")["f1"] == 0.45

@@ -1,6 +1,6 @@
 import pytest
 
-from helpers import REPO, pretrain_config
+from helpers import REPO, finetune_config, pretrain_config
 from korpat_jax import config as config_lib
 from korpat_jax.errors import ConfigError
 from korpat_jax.tasks.pretraining import validate as validate_pretraining
@@ -59,6 +59,7 @@ def test_bad_overrides_name_the_key(override, message):
     ("data.source", "web", "config.data.source='web'"),
     ("model.attention_impl", "flash", "config.model.attention_impl='flash'"),
     ("model.attention_impl", "cudnn", "needs model.dtype bfloat16 or float16"),
+    ("objective.masking", "span", "config.objective.masking='span': expected one of token"),
 ])
 def test_validate_rejects_bad_values(key, value, message):
   config = pretrain_config("tiny", **{key: value})
@@ -128,9 +129,55 @@ def test_finetune_config_errors_name_the_key(tmp_path):
 
 
 def test_print_config_lists_every_key_with_default_and_help(capsys):
-  from korpat_jax.train import main
+  from korpat_jax.pretrain.cli import main
   assert main(["--config", f"{CONFIG}:demo", "--print-config", "--config.train.batch_size=64"]) == 0
   out = capsys.readouterr().out.splitlines()
   assert any(line.startswith("train.batch_size = 64") and "(default 32)" in line for line in out)
   assert any(line.startswith("data.source = 'records'") and "# records (korpat-jax prepare output)" in line for line in out)
   assert len(out) == len(config_lib._flat(config_lib.load(f"{CONFIG}:demo")))
+
+
+def test_finetuning_refuses_cudnn_attention_in_float32(tmp_path):
+  """The model checks live with the model config, so fine-tuning gets them too (it used to fail inside JAX)."""
+  from korpat_jax.tasks import make_task
+  config = finetune_config("ner_tiny", **{"model.attention_impl": "cudnn"})  # model.dtype float32
+  with pytest.raises(ConfigError) as e:
+    make_task(config, str(tmp_path)).validate(16)
+  assert str(e.value) == ("config.model.attention_impl='cudnn': needs model.dtype bfloat16 or float16, not "
+                          "'float32'")
+  config.model.dtype = "bfloat16"
+  config.model.attention_dropout_rate = 0.1
+  with pytest.raises(ConfigError, match=r"^config.model.attention_impl='cudnn': fused attention has no dropout; "
+                                        r"set model.attention_dropout_rate=0 \(is 0.1\)$"):
+    make_task(config, str(tmp_path)).validate(16)
+
+
+def test_a_resolved_model_is_checked_where_it_is_built():
+  """Fine-tuning's attention_dropout_rate -1 is the init model's: checked when the ElectraConfig is built."""
+  import dataclasses
+  from korpat_jax.model import ElectraConfig
+  base = ElectraConfig.from_config(pretrain_config("tiny").model)
+  assert base.attention_dropout_rate == 0.1
+  with pytest.raises(ConfigError, match=r"^config.model.attention_impl='cudnn': fused attention has no dropout"):
+    dataclasses.replace(base, dtype="bfloat16", attention_impl="cudnn")
+  dataclasses.replace(base, dtype="bfloat16", attention_impl="cudnn", attention_dropout_rate=0.0)
+  with pytest.raises(ConfigError, match=r"^config.model.num_heads=3: must divide model.hidden_size=32$"):
+    ElectraConfig.from_config(dict(pretrain_config("tiny").model, num_heads=3))
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("train.grad_accum_steps", 3,
+     "config.train.batch_size=16: must divide by devices (16) x train.grad_accum_steps (3)"),
+    ("train.log_every", 0, "config.train.log_every=0: must be > 0"),
+    ("train.on_nonfinite", "ignore", "config.train.on_nonfinite='ignore': expected stop or skip"),
+    ("profile.num_steps", -1, "config.profile.num_steps=-1: must be >= 0"),
+    ("model.dtype", "float8", "config.model.dtype='float8': expected float32, bfloat16 or float16"),
+])
+def test_the_shared_checks_are_the_same_for_every_task(tmp_path, key, value, message):
+  from korpat_jax.tasks import make_task
+  finetune = finetune_config("ner_tiny", **{key: value, "train.batch_size": 16})
+  pretrain = pretrain_config("tiny", **{key: value, "train.batch_size": 16})
+  for config in (finetune, pretrain):
+    with pytest.raises(ConfigError) as e:
+      make_task(config, str(tmp_path)).validate(16)
+    assert str(e.value) == message

@@ -27,7 +27,7 @@ from korpat_jax import workdir as workdir_lib
 from korpat_jax.checkpoint import Checkpointer
 from korpat_jax.model import ElectraConfig, ElectraPretrainer
 from korpat_jax.optimizer import make_optimizer
-from korpat_jax.train_step import create_train_state
+from korpat_jax.pretraining_step import create_train_state
 
 NUM_STEPS = 6
 ATOL = 1e-5
@@ -157,7 +157,7 @@ def test_two_processes_train_like_one_on_the_synthetic_stream(synthetic_runs):
   _assert_same_training(*synthetic_runs)
 
 
-@pytest.mark.slow  # ~60-70 s more; the Grain split by process is also unit-tested in tests/input
+@pytest.mark.slow  # ~60-70 s more; the Grain split by process is also unit-tested in tests/test_input_pipeline.py
 def test_two_processes_train_like_one_on_grain_records(records_runs):
   multi, single = records_runs
   _assert_same_training(multi, single)

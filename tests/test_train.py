@@ -67,7 +67,7 @@ def test_checkpoint_from_16_devices_restores_onto_4(full_run):
   config = pretrain_config("tiny")
   from korpat_jax.model import ElectraConfig, ElectraPretrainer
   from korpat_jax.optimizer import make_optimizer
-  from korpat_jax.train_step import create_train_state
+  from korpat_jax.pretraining_step import create_train_state
   model = ElectraPretrainer(ElectraConfig.from_config(config.model))
   tx, _ = make_optimizer(config.optimizer, 40)
   abstract = jax.eval_shape(lambda: create_train_state(model, tx, 0, 64))
@@ -149,3 +149,28 @@ def test_hlo_dump_of_the_train_step(tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   dumped = [p.name for p in (tmp_path / "hlo").iterdir()]
   assert any("train_step" in name and name.endswith(".txt") for name in dumped), dumped[:20]
+
+
+def test_hooks_run_every_n_steps_and_when_the_run_ends(tmp_path):
+  from korpat_jax.hooks import Hooks
+  calls, logged = [], {}
+
+  def record(name):
+    def hook(info):
+      assert int(info.state.step) == info.step  # the live state, read during the call
+      calls.append((name, info.step, info.final))
+      logged[info.step] = dict(info.metrics)
+    return hook
+
+  hooks = Hooks().add(record("every3"), every=3).add(record("end"), every=0)
+  config = pretrain_config("tiny", **{"train.num_steps": 7, "train.log_every": 2, "train.checkpoint_every": 4})
+  train(config, str(tmp_path), hooks=hooks)
+  assert calls == [("every3", 3, False), ("every3", 6, False), ("every3", 7, True), ("end", 7, True)]
+  with open(tmp_path / "metrics.jsonl") as f:
+    losses = {r["step"]: r["loss"] for r in map(json.loads, f) if r["split"] == "train"}
+  assert logged[3]["loss"] == losses[2] and logged[7]["loss"] == losses[7]  # the last logged train metrics
+  calls.clear()
+  train(config, str(tmp_path), hooks=hooks)  # a finished run: nothing to train, but it ends again
+  assert calls == [("every3", 7, True), ("end", 7, True)]
+  with pytest.raises(ValueError, match="every=-1"):
+    Hooks().add(print, every=-1)

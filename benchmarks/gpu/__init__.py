@@ -1,4 +1,4 @@
-"""The one-command GPU benchmark (benchmarks/gpu.sh, entry benchmarks/gpu_bench.py), by concern:
+"""The one-command GPU benchmark (bash benchmarks/gpu/run.sh; entry `python -m benchmarks.gpu`), by concern:
 
   grid      the run profiles (GPU, CPU smoke) and the rows (cases) of the tables
   build     one case's task, compiled-to-be step, initial state and batch

@@ -98,7 +98,7 @@ def orchestrate(args: argparse.Namespace) -> int:
   args.cache_dir = args.cache_dir or tempfile.mkdtemp(prefix="gpu_bench_cache_")
   env = child_env(args.cpu_smoke)
   worker_deadline = start + args.budget_s * prof.worker_share
-  command = [sys.executable, str(ENTRY), "--worker", "--out", str(out), "--cache-dir", args.cache_dir,
+  command = [sys.executable, "-m", ENTRY, "--worker", "--out", str(out), "--cache-dir", args.cache_dir,
              "--deadline", str(worker_deadline), "--started", str(start), "--budget-s", str(args.budget_s)]
   command += ["--cpu-smoke"] if args.cpu_smoke else []
   try:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-ENTRY = REPO / "benchmarks" / "gpu_bench.py"  # what the worker and probe processes run
+ENTRY = "benchmarks.gpu"  # the module the worker and probe processes run (`python -m`, PYTHONPATH=REPO)
 DEMO = REPO / "korpat_jax" / "demo" / "finetune"
 GIB = 2.0 ** 30
 

@@ -126,10 +126,10 @@ def probe_result(stdout: str, stderr: str, returncode: int, batch: int) -> dict[
 
 
 def probe_process(args: argparse.Namespace, env: dict[str, str], limit: Optional[float]) -> Probe:
-  """Runs each probe as `gpu_bench.py --probe` in its own process, killed at the deadline."""
+  """Runs each probe as `python -m benchmarks.gpu --probe` in its own process, killed at the deadline."""
   def run(case: Case, deadline: float) -> dict[str, Any]:
     spec = {"case": dataclasses.asdict(case), "limit_bytes": limit}
-    command = [sys.executable, str(ENTRY), "--probe", json.dumps(spec), "--cache-dir", args.cache_dir]
+    command = [sys.executable, "-m", ENTRY, "--probe", json.dumps(spec), "--cache-dir", args.cache_dir]
     command += ["--cpu-smoke"] if args.cpu_smoke else []
     t0 = time.time()
     try:

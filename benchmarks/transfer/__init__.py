@@ -6,4 +6,7 @@ korpat-jax, a random init and a PyTorch (HF transformers) ELECTRA peer given the
   finetune  `korpat-jax finetune` jobs per init x set x seed and their scores
   report    results.json, transfer.md (the table) and transfer.png
   worker    runs korpat-jax commands one after another in one process (one JAX import, warm compilation caches)
+
+linear_probe (`python -m benchmarks.transfer.linear_probe --help`), on its own: what a pretraining run's frozen
+encoder keeps, read by a linear probe against a random init's.
 """

@@ -284,7 +284,7 @@ class Benchmark:
 
 
 def _base_rate(share: float) -> float:
-  from benchmarks.demo_recipe import base_rate_loss
+  from benchmarks.parity.demo_recipe import base_rate_loss
   return base_rate_loss(share)
 
 

@@ -1,5 +1,5 @@
 """The `cpu` pretraining recipe for both frameworks: tokenizer and records (once), step timing, budgets -> step
-counts, korpat-jax runs (`korpat-jax pretrain`) and the PyTorch peer (benchmarks/demo_recipe.py's torch_peer: HF
+counts, korpat-jax runs (`korpat-jax pretrain`) and the PyTorch peer (benchmarks/parity/demo_recipe.py's torch_peer: HF
 ElectraForMaskedLM + ElectraForPreTraining on the trainer's own batches), saved as an HF directory and imported with
 `korpat-jax import-hf` so that both are fine-tuned by the same korpat-jax path."""
 
@@ -162,7 +162,7 @@ def read_metrics(workdir: Path) -> list[dict]:
 
 
 def masked_share(config) -> float:
-  """The masked share of a full sequence's tokens (korpat's rows do not log it; as benchmarks/demo_recipe.py)."""
+  """The masked share of a full sequence's tokens (korpat's rows do not log it; as benchmarks/parity/demo_recipe.py)."""
   from korpat_jax import objective
   seq, prob = config.train.seq_len, config.objective.mask_prob
   n = config.objective.max_predictions
@@ -192,7 +192,7 @@ def _mean(values) -> float:
 
 def _torch_peer(config):
   os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: libgomp's spinning on shared cores
-  from benchmarks.demo_recipe import torch_peer
+  from benchmarks.parity.demo_recipe import torch_peer
   return torch_peer(config)
 
 

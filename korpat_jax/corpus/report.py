@@ -21,11 +21,12 @@ import collections
 import dataclasses
 from typing import Any
 
-MAX_EXAMPLES_PER_REASON = 5
+from korpat_jax.reasons import MAX_PLACES, ReasonCounts
+
+MAX_EXAMPLES_PER_REASON = MAX_PLACES
 # Whole files skipped or suspect: the local runner logs each as soon as the file is read, the summary lists them.
 FILE_WARNINGS = ("binary_file", "undecodable_file", "truncated_file", "unreadable_file")
-_COUNTERS = ("examples", "documents_by_split", "tokens_written", "documents_skipped", "documents_adjusted",
-             "skipped", "adjusted")
+_COUNTERS = ("examples", "documents_by_split", "tokens_written", "documents_skipped", "documents_adjusted")
 _INTS = ("documents", "documents_read", "sentences", "tokens_read", "tokens_truncated", "special_tokens")
 
 
@@ -34,7 +35,11 @@ class AccountingError(RuntimeError):
 
 
 @dataclasses.dataclass
-class PrepStats:
+class PrepStats(ReasonCounts):
+  """The events (`skipped`, `adjusted` with their places: ReasonCounts) and the document and token totals."""
+
+  SMALLEST_PLACES = True  # so that the result does not depend on the order in which workers merge
+
   documents: int = 0  # documents written: they produced at least one example
   documents_read: int = 0  # documents the readers produced or dropped
   sentences: int = 0
@@ -46,27 +51,14 @@ class PrepStats:
   tokens_written: collections.Counter = dataclasses.field(default_factory=collections.Counter)  # split -> ids
   documents_skipped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
   documents_adjusted: collections.Counter = dataclasses.field(default_factory=collections.Counter)
-  skipped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
-  adjusted: collections.Counter = dataclasses.field(default_factory=collections.Counter)
-  where: dict[str, list[str]] = dataclasses.field(default_factory=dict)
-
-  def _note(self, reason: str, where: str) -> None:
-    # The smallest few, so that the result does not depend on the order in which workers merge.
-    places = self.where.setdefault(reason, [])
-    if where not in places:
-      places.append(where)
-      places.sort()
-      del places[MAX_EXAMPLES_PER_REASON:]
 
   def skip(self, reason: str, where: str, count: int = 1) -> None:
     """Input that did not make it into any example (an event: a line, a document or a file)."""
-    self.skipped[reason] += count
-    self._note(reason, where)
+    self.count("skipped", reason, where, count)
 
   def adjust(self, reason: str, where: str, count: int = 1) -> None:
     """Input that was kept but changed (a huge document split in parts, a long sentence cut)."""
-    self.adjusted[reason] += count
-    self._note(reason, where)
+    self.count("adjusted", reason, where, count)
 
   def drop_document(self, reason: str) -> None:
     """A document that was read and will not be written (its event, with the place, is counted by the caller)."""
@@ -77,9 +69,7 @@ class PrepStats:
       setattr(self, name, getattr(self, name) + getattr(other, name))
     for name in _COUNTERS:
       getattr(self, name).update(getattr(other, name))
-    for reason, places in other.where.items():
-      for place in places:
-        self._note(reason, place)
+    self.merge_reasons(other)
     return self
 
   def check(self) -> None:
@@ -100,19 +90,14 @@ class PrepStats:
 
   def to_json(self) -> dict[str, Any]:
     out: dict[str, Any] = {name: getattr(self, name) for name in _INTS}
-    for name in ("examples", "documents_by_split", "tokens_written", "documents_skipped", "documents_adjusted"):
+    for name in _COUNTERS:
       out[name] = dict(sorted(getattr(self, name).items()))
-    for name in ("skipped", "adjusted"):
-      out[name] = {r: {"count": n, "examples": self.where.get(r, [])} for r, n in sorted(getattr(self, name).items())}
-    return out
+    return {**out, **self.reasons_dict()}
 
   @classmethod
   def from_json(cls, data: dict[str, Any]) -> PrepStats:
     stats = cls(**{name: data.get(name, 0) for name in _INTS})
-    for name in ("examples", "documents_by_split", "tokens_written", "documents_skipped", "documents_adjusted"):
+    for name in _COUNTERS:
       getattr(stats, name).update(data.get(name, {}))
-    for kind in ("skipped", "adjusted"):
-      for reason, entry in data[kind].items():
-        getattr(stats, kind)[reason] += entry["count"]
-        stats.where[reason] = list(entry["examples"])
+    stats.add_saved_reasons(data)
     return stats

@@ -2,9 +2,9 @@
 
 The manual files are KorQuAD's JSON, read by `korpat_jax.qa.read_squad` (training rules: a question needs an
 answer that lies in its context). Each answer keeps the character span the reader located, so a run gets the same
-training labels as from the file. EM/F1 of a TFDS split are computed over its questions (`squad_json`): a question
-the reader skipped (none of its answers lies in the context) is not scored, where the file path scores it as a
-miss; data_report.json counts such questions.
+training labels as from the file. EM/F1 of a TFDS split are computed over its questions (the QA task's gold set):
+a question the reader skipped (none of its answers lies in the context) is not scored, where the file path scores it
+as a miss; data_report.json counts such questions.
 """
 
 from __future__ import annotations

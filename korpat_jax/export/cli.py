@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Sequence
 
 from korpat_jax.export.to_hf import PARTS, export
+from korpat_jax.model.heads import HEADS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -14,7 +16,7 @@ def _parser() -> argparse.ArgumentParser:
       description="Write a checkpoint of a run directory as a HF transformers directory (config.json, "
                   "model.safetensors, tokenizer files, README). A pretraining run exports ElectraForPreTraining "
                   "and/or ElectraForMaskedLM (--part); a fine-tuned run exports its task model "
-                  "(ElectraForTokenClassification, ElectraForSequenceClassification, ElectraForQuestionAnswering) "
+                  f"({', '.join(spec.hf_class for spec in HEADS.values())}) "
                   "from its best checkpoint. Runs on one CPU device whatever mesh saved it.",
       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
   parser.add_argument("--workdir", required=True, help="run directory (model.json + checkpoints/)")
@@ -31,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
   args = _parser().parse_args(list(argv))
+  logging.basicConfig(format="%(levelname)s: %(message)s")  # the exporter's warnings (no tokenizer, no labels)
   for done in export(args.workdir, args.out, step=args.step, part=args.part, overwrite=args.overwrite):
     print(f"wrote {done.directory}: {done.architecture} from step {done.step}, {done.num_tensors} tensors, "
           f"{done.num_bytes / 2**20:.1f} MiB")

@@ -2,7 +2,7 @@
 
   ElectraForPreTraining / ElectraModel  -> the ElectraPretrainer's embeddings + discriminator (+ its head when present)
   ElectraForMaskedLM                    -> embeddings + generator side (with --generator: both sides in one tree)
-  ElectraFor{Token,Sequence}Classification / ElectraForQuestionAnswering -> a korpat_jax.model.heads tree + task info
+  a task head's class (its HeadSpec, korpat_jax.model.heads) -> that head's tree + the task in model.json
 Subtrees that the HF model does not have (e.g. the generator of a discriminator-only import) are left out of the
 checkpoint; the trainer initialises them when it starts from it.
 """
@@ -21,9 +21,14 @@ from korpat_jax import files, workdir as workdir_lib
 from korpat_jax.checkpoint import Checkpointer
 from korpat_jax.errors import KorpatError
 from korpat_jax.export import hf_config, hf_names, hf_tokenizer
-from korpat_jax.export.task_info import PROBLEM_TYPES, TASK_TYPES, write_task_info
+from korpat_jax.export.task_info import write_task_info
 from korpat_jax.model.config import ElectraConfig, EncoderConfig
+from korpat_jax.model.heads import HEADS, HeadSpec
 
+# The weights that say what an HF checkpoint is when config.json names no class this project reads: the pretraining
+# heads', then each task head's output kernel (its HeadSpec).
+_PRETRAINING_WEIGHTS = (("discriminator_predictions.dense.weight", "discriminator"),
+                        ("generator_lm_head.bias", "generator"))
 # Names some HF checkpoints carry that hold no parameter of this project (buffers, the tied lm head).
 _IGNORABLE = {"electra.embeddings.position_ids", "electra.embeddings.token_type_ids", "generator_lm_head.weight"}
 # google-research/electra generator sizes by discriminator hidden size (electra.md, Sizes).
@@ -88,8 +93,9 @@ def import_hf(model_dir: str, out: str, generator_dir: Optional[str] = None,
     if model is None:
       continue
     num_labels = 2
-    if model.kind in TASK_TYPES and model.kind != "question_answering":
-      task_labels = _id2label(model)
+    spec = HEADS.get(model.kind)
+    if spec is not None and spec.fixed_labels is None:
+      task_labels = _id2label(model, spec)
       num_labels = len(task_labels)
     expected = hf_config.expected_shapes(cfg, model.kind, num_labels)
     if not model.has_head:
@@ -113,10 +119,11 @@ def import_hf(model_dir: str, out: str, generator_dir: Optional[str] = None,
   special_ids = (hf_tokenizer.special_ids_from_vocab(hf_tokenizer.read_vocab(vocab_path)) if tokenizer_dir
                  else {"pad": int(main.config.get("pad_token_id") or 0)})
   workdir_lib.write_model_info(out, cfg, tokenizer_dir, special_ids)
-  if main.kind in TASK_TYPES:
-    problem = main.config.get("problem_type") if main.kind == "sequence_classification" else None
-    write_task_info(out, main.kind, task_labels or {0: "start", 1: "end"},
-                    problem if problem in PROBLEM_TYPES else None)
+  if main.kind in HEADS:
+    spec = HEADS[main.kind]
+    problem = main.config.get("problem_type")
+    write_task_info(out, main.kind, task_labels or dict(enumerate(spec.fixed_labels or ())),
+                    problem if problem in spec.problem_types else None)
 
   checkpointer = Checkpointer(ckpt_dir, interval=1, keep=1, async_save=False)
   checkpointer.save(0, {"params": hf_names.unflatten(flat), "step": 0}, force=True)
@@ -166,10 +173,7 @@ def _kind(config: dict[str, Any], state: dict[str, np.ndarray], source: str) -> 
     if arch in hf_config.KIND_OF_ARCHITECTURE:
       kind = hf_config.KIND_OF_ARCHITECTURE[arch]
       return kind, kind != "discriminator" or "discriminator_predictions.dense.weight" in state
-  heads = [("discriminator_predictions.dense.weight", "discriminator"), ("generator_lm_head.bias", "generator"),
-           ("classifier.out_proj.weight", "sequence_classification"), ("classifier.weight", "token_classification"),
-           ("qa_outputs.weight", "question_answering")]
-  for name, kind in heads:
+  for name, kind in _PRETRAINING_WEIGHTS + tuple((_output_weight(spec), kind) for kind, spec in HEADS.items()):
     if name in state:
       return kind, True
   if "electra.embeddings.word_embeddings.weight" in state:
@@ -199,9 +203,14 @@ def _electra_config(main: HFModel, gen: Optional[HFModel], fraction: Optional[fl
   return hf_config.electra_config_from_hf(main.config, source, main_enc, gen_enc)
 
 
-def _id2label(model: HFModel) -> dict[int, str]:
+def _output_weight(spec: HeadSpec, leaf: str = "kernel") -> str:
+  """The HF name of a head's output kernel (or, with leaf "bias", of its bias)."""
+  return hf_names.hf_name(spec.output_kernel[:-1] + (leaf,), hf_config.layout(spec.task_type))
+
+
+def _id2label(model: HFModel, spec: HeadSpec) -> dict[int, str]:
   raw = model.config.get("id2label")
-  head = "classifier.out_proj.bias" if model.kind == "sequence_classification" else "classifier.bias"
+  head = _output_weight(spec, "bias")
   if head not in model.state:
     raise KorpatError(f"{model.directory}: missing weight {head}")
   num_labels = int(model.state[head].shape[0])

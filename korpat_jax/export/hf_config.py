@@ -1,7 +1,7 @@
 """Which HF class each exported model is, its config.json, and the Flax parameter shapes a config implies.
 
 Model kinds: "discriminator" (ElectraForPreTraining) and "generator" (ElectraForMaskedLM), both read from an
-ElectraPretrainer tree, and the task types of korpat_jax.model.heads, read from a fine-tuned tree.
+ElectraPretrainer tree, and the task types of korpat_jax.model.heads (their HeadSpec), read from a fine-tuned tree.
 """
 
 from __future__ import annotations
@@ -16,22 +16,21 @@ from korpat_jax.errors import KorpatError
 from korpat_jax.export import hf_names
 from korpat_jax.model.config import ElectraConfig, EncoderConfig
 from korpat_jax.model.electra import ElectraPretrainer
-from korpat_jax.model.heads import task_model
+from korpat_jax.model.heads import HEADS, head, task_model
 
 PRETRAINING_KINDS = ("discriminator", "generator")
-ARCHITECTURES = {
-    "discriminator": "ElectraForPreTraining",
-    "generator": "ElectraForMaskedLM",
-    "token_classification": "ElectraForTokenClassification",
-    "sequence_classification": "ElectraForSequenceClassification",
-    "question_answering": "ElectraForQuestionAnswering",
-}
+ARCHITECTURES = {"discriminator": "ElectraForPreTraining", "generator": "ElectraForMaskedLM",
+                 **{kind: spec.hf_class for kind, spec in HEADS.items()}}
 KIND_OF_ARCHITECTURE = {arch: kind for kind, arch in ARCHITECTURES.items()} | {"ElectraModel": "discriminator"}
 LAYOUTS = {"discriminator": hf_names.DISCRIMINATOR_LAYOUT, "generator": hf_names.GENERATOR_LAYOUT}
 
 
 def layout(kind: str) -> hf_names.Layout:
-  return LAYOUTS.get(kind, hf_names.TASK_LAYOUT)
+  """Top-level Flax module -> HF prefix of the `kind` model: a pretraining layout, or the encoder + a head's
+  prefixes (named the same in HF)."""
+  if kind in LAYOUTS:
+    return LAYOUTS[kind]
+  return {**hf_names.ENCODER_LAYOUT, **{prefix: prefix for prefix in head(kind).prefixes}}
 
 
 def encoder_config(cfg: ElectraConfig, kind: str) -> EncoderConfig:
@@ -62,11 +61,12 @@ def hf_config(cfg: ElectraConfig, kind: str, pad_token_id: int,
       "pad_token_id": int(pad_token_id),
       "tie_word_embeddings": True,
   }
-  if id2label is not None and kind != "question_answering":
+  spec = HEADS.get(kind)
+  if id2label is not None and (spec is None or spec.fixed_labels is None):
     config["id2label"] = {str(i): label for i, label in sorted(id2label.items())}
     config["label2id"] = {label: i for i, label in sorted(id2label.items())}
-  if kind == "sequence_classification":
-    config["problem_type"] = problem_type or "single_label_classification"
+  if spec is not None and spec.problem_types:
+    config["problem_type"] = problem_type or spec.problem_types[0]
   return config
 
 

@@ -35,12 +35,10 @@ GENERATOR_LAYOUT: Layout = {
     "generator_predictions": "generator_predictions",
     "generator_lm_head": "generator_lm_head",
 }
-# ElectraFor{Token,Sequence}Classification / ElectraForQuestionAnswering, from a korpat_jax.model.heads tree.
-TASK_LAYOUT: Layout = {
+# The encoder of a korpat_jax.model.heads tree; each head adds its own prefixes (hf_config.layout).
+ENCODER_LAYOUT: Layout = {
     "embeddings": "electra.embeddings",
     "discriminator": "electra",
-    "classifier": "classifier",
-    "qa_outputs": "qa_outputs",
 }
 
 _LEAF = {"kernel": "weight", "scale": "weight", "embedding": "weight", "bias": "bias"}

@@ -6,6 +6,7 @@ import argparse
 from typing import Sequence
 
 from korpat_jax.export.from_hf import import_hf
+from korpat_jax.model.heads import HEADS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -16,8 +17,7 @@ def _parser() -> argparse.ArgumentParser:
                   "pretraining from.")
   parser.add_argument("--model", required=True,
                       help="HF directory: ElectraForPreTraining / ElectraModel (discriminator), ElectraForMaskedLM "
-                           "(generator) or a fine-tuned ElectraFor{Token,Sequence}Classification / "
-                           "ElectraForQuestionAnswering")
+                           "(generator) or a fine-tuned " + " / ".join(spec.hf_class for spec in HEADS.values()))
   parser.add_argument("--out", required=True, help="run directory to create (must hold no checkpoints yet)")
   parser.add_argument("--generator", default=None,
                       help="the matching ElectraForMaskedLM directory, to import both sides of a pretrained pair")

@@ -6,16 +6,21 @@ from typing import Optional
 
 from korpat_jax.model.config import ElectraConfig
 from korpat_jax.export.hf_config import ARCHITECTURES, encoder_config
+from korpat_jax.model.heads import HEADS
+
+# Pretraining kinds: (HF pipeline tag, what the model is); a task head's come from its HeadSpec.
+_PRETRAINING = {
+    "discriminator": ("feature-extraction",
+                      "the ELECTRA discriminator (replaced-token detection head); use it for fine-tuning"),
+    "generator": ("fill-mask", "the ELECTRA generator (masked-LM head, output tied to the word embeddings)"),
+}
 
 
 def model_card(cfg: ElectraConfig, kind: str, step: int, source: str, has_tokenizer: bool,
                labels: Optional[list[str]] = None) -> str:
   arch = ARCHITECTURES[kind]
   enc = encoder_config(cfg, kind)
-  what = {
-      "discriminator": "the ELECTRA discriminator (replaced-token detection head); use it for fine-tuning",
-      "generator": "the ELECTRA generator (masked-LM head, output tied to the word embeddings)",
-  }.get(kind, f"a fine-tuned {kind.replace('_', ' ')} model")
+  pipeline_tag, what = (HEADS[kind].pipeline_tag, HEADS[kind].card) if kind in HEADS else _PRETRAINING[kind]
   label_line = f"\nLabels (id2label order): {', '.join(labels)}\n" if labels else ""
   tokenizer_note = "" if has_tokenizer else (
       "\n**No tokenizer files were written** (the run directory recorded no tokenizer); copy `vocab.txt` "
@@ -23,7 +28,7 @@ def model_card(cfg: ElectraConfig, kind: str, step: int, source: str, has_tokeni
   return f"""---
 language: ko
 library_name: transformers
-pipeline_tag: {_PIPELINE_TAGS.get(kind, 'feature-extraction')}
+pipeline_tag: {pipeline_tag}
 tags: [electra, korean, patent, korpat-jax]
 ---
 
@@ -61,10 +66,3 @@ tokens back to character offsets of the original text (needed for NER and QA: eo
 morpheme stream).
 """
 
-
-_PIPELINE_TAGS = {
-    "generator": "fill-mask",
-    "token_classification": "token-classification",
-    "sequence_classification": "text-classification",
-    "question_answering": "question-answering",
-}

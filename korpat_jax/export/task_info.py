@@ -12,10 +12,10 @@ from typing import Mapping, Optional
 
 from korpat_jax import files
 from korpat_jax.errors import KorpatError
+from korpat_jax.model.heads import HEADS, head
 from korpat_jax.workdir import MODEL_JSON, write_json
 
-TASK_TYPES = ("token_classification", "sequence_classification", "question_answering")
-PROBLEM_TYPES = ("single_label_classification", "multi_label_classification")  # HF's, for sequence classification
+TASK_TYPES = tuple(HEADS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,16 +26,17 @@ class TaskInfo:
 
   @property
   def num_labels(self) -> int:
-    return 2 if self.type == "question_answering" else len(self.id2label)
+    fixed = head(self.type).fixed_labels
+    return len(fixed) if fixed is not None else len(self.id2label)
 
 
 def write_task_info(workdir: str, task_type: str, id2label: Mapping[int, str],
                     problem_type: Optional[str] = None) -> None:
   """Adds (or replaces) the task entry of an existing WORKDIR/model.json."""
-  if task_type not in TASK_TYPES:
-    raise KorpatError(f"task type {task_type!r} is not one of {', '.join(TASK_TYPES)}")
-  if problem_type is not None and problem_type not in PROBLEM_TYPES:
-    raise KorpatError(f"problem type {problem_type!r} is not one of {', '.join(PROBLEM_TYPES)}")
+  problem_types = head(task_type).problem_types
+  if problem_type is not None and problem_type not in problem_types:
+    raise KorpatError(f"problem type {problem_type!r} of a {task_type} task is not one of "
+                      f"{', '.join(problem_types) or '(none: it records no problem type)'}")
   path = files.join(workdir, MODEL_JSON)
   info = _read(path)
   info["task"] = {"type": task_type, "id2label": {str(int(i)): str(label) for i, label in id2label.items()}}
@@ -58,7 +59,7 @@ def read_task_info(workdir: str) -> Optional[TaskInfo]:
     raise KorpatError(f"{path}: unreadable \"task\" entry ({e})") from None
   if task_type not in TASK_TYPES:
     raise KorpatError(f"{path}: task type {task_type!r} is not one of {', '.join(TASK_TYPES)}")
-  if task_type != "question_answering" and sorted(id2label) != list(range(len(id2label))):
+  if head(task_type).fixed_labels is None and sorted(id2label) != list(range(len(id2label))):
     raise KorpatError(f"{path}: task id2label ids must be 0..N-1, got {sorted(id2label)}")
   return TaskInfo(task_type, id2label, problem_type)
 

@@ -8,7 +8,7 @@ shape, renamed and transposed by hf_names, and written as config.json + model.sa
 from __future__ import annotations
 
 import dataclasses
-import sys
+import logging
 from typing import Any, Mapping, Optional
 
 import numpy as np
@@ -19,9 +19,11 @@ from korpat_jax.checkpoint import Checkpointer
 from korpat_jax.errors import KorpatError
 from korpat_jax.export import hf_config, hf_names, hf_tokenizer
 from korpat_jax.export.model_card import model_card
-from korpat_jax.export.task_info import TASK_TYPES, read_task_info
+from korpat_jax.export.task_info import read_task_info
 from korpat_jax.model.config import ElectraConfig
+from korpat_jax.model.heads import HEADS, HeadSpec
 
+log = logging.getLogger("korpat_jax")
 PARTS = ("discriminator", "generator", "both")
 WORD_EMBEDDINGS = "electra.embeddings.word_embeddings.weight"
 
@@ -52,7 +54,7 @@ def export(workdir: str, out: str, step: Optional[int] = None, part: Optional[st
   flat = hf_names.flatten(params)
   source = files.join(workdir_lib.checkpoint_dir(workdir), str(step))
   kinds = _kinds(flat, task and task.type, part, source)
-  id2label = _id2label(flat, kinds[0], task and task.id2label, source) if kinds[0] in TASK_TYPES else None
+  id2label = _id2label(flat, HEADS[kinds[0]], task and task.id2label, source) if kinds[0] in HEADS else None
   exported = []
   for kind in kinds:
     directory = out if len(kinds) == 1 else files.join(out, kind)
@@ -101,21 +103,22 @@ def write_hf_dir(flat: Mapping[hf_names.Path, Any], cfg: ElectraConfig, kind: st
               hf_config.hf_config(cfg, kind, 0 if pad is None else pad, id2label, problem_type))
   warning = hf_tokenizer.write_tokenizer_files(tokenizer_dir, out, special_ids, cfg.max_position_embeddings)
   if warning:
-    print(f"warning: {out}: {warning}", file=sys.stderr)
-  labels = [id2label[i] for i in sorted(id2label)] if id2label and kind != "question_answering" else None
+    log.warning("%s: %s", out, warning)
+  fixed = kind in HEADS and HEADS[kind].fixed_labels is not None
+  labels = [id2label[i] for i in sorted(id2label)] if id2label and not fixed else None
   files.write_text(files.join(out, "README.md"),
                    model_card(cfg, kind, step, source, has_tokenizer=warning is None, labels=labels))
   return Exported(out, hf_config.ARCHITECTURES[kind], step, len(state), sum(v.nbytes for v in state.values()))
 
 
 def detect_task(flat: Mapping[hf_names.Path, Any]) -> Optional[str]:
-  """The task type of a fine-tuned tree (from its head), or None for an ElectraPretrainer tree."""
-  tops = {path[0] for path in flat}
-  if "qa_outputs" in tops:
-    return "question_answering"
-  if "classifier" in tops:
-    has_out_proj = any(path[:2] == ("classifier", "out_proj") for path in flat)
-    return "sequence_classification" if has_out_proj else "token_classification"
+  """The task type of a fine-tuned tree, or None for an ElectraPretrainer tree: the head whose output layer (its
+  spec's output kernel, without the leaf) the tree holds; the deepest such layer wins (classifier/out_proj is a
+  sequence head, a bare classifier a token head)."""
+  for spec in sorted(HEADS.values(), key=lambda s: -len(s.output_kernel)):
+    layer = spec.output_kernel[:-1]
+    if any(path[:len(layer)] == layer for path in flat):
+      return spec.task_type
   return None
 
 
@@ -138,19 +141,16 @@ def _kinds(flat: Mapping[hf_names.Path, Any], task_type: Optional[str], part: Op
   return kinds
 
 
-def _id2label(flat: Mapping[hf_names.Path, Any], task_type: str, id2label: Optional[Mapping[int, str]],
+def _id2label(flat: Mapping[hf_names.Path, Any], spec: HeadSpec, id2label: Optional[Mapping[int, str]],
               source: str) -> dict[int, str]:
-  out_kernel = {"token_classification": ("classifier", "kernel"),
-                "sequence_classification": ("classifier", "out_proj", "kernel"),
-                "question_answering": ("qa_outputs", "kernel")}[task_type]
+  out_kernel = spec.output_kernel
   if out_kernel not in flat:
-    raise KorpatError(f"{source}: the {task_type} head has no parameter {'/'.join(out_kernel)}")
+    raise KorpatError(f"{source}: the {spec.task_type} head has no parameter {'/'.join(out_kernel)}")
   num_labels = int(np.shape(flat[out_kernel])[-1])
-  if task_type == "question_answering":
-    return {0: "start", 1: "end"}
+  if spec.fixed_labels is not None:
+    return dict(enumerate(spec.fixed_labels))
   if not id2label:
-    print(f"warning: {source}: model.json has no task id2label; naming the {num_labels} labels LABEL_i",
-          file=sys.stderr)
+    log.warning("%s: model.json has no task id2label; naming the %d labels LABEL_i", source, num_labels)
     return {i: f"LABEL_{i}" for i in range(num_labels)}
   if len(id2label) != num_labels:
     raise KorpatError(f"{source}: model.json task id2label has {len(id2label)} labels, the checkpoint's head "

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from korpat_jax.train import run_command
+from korpat_jax.train_cli import run_command
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -2,7 +2,12 @@
 
   W/data/{split}.array_record    one record per feature: msgpack {name: little-endian int32 bytes}
   W/data/{split}.examples.jsonl  one line per input example: what scoring and predictions need (id, text, gold)
-  W/data/{split}.json            counts and the fingerprint of what made them (file, tokenizer, data config)
+  W/data/{split}.json            counts, the fingerprint of what made them (file, tokenizer, data config), the
+                                 data report, the label set and what else the task scores with (QA: the gold set)
+
+`build_split` reuses a split whose fingerprint matches and otherwise reads, labels and featurizes the input once
+through the task (the `Featurizer` protocol). The fingerprint holds only what changes the features: a setting that
+only scoring reads (e.g. head.n_best_size of QA) reuses them.
 
 Why ArrayRecord: the pretraining input already reads it by index, so the same Grain pipeline
 (`input_pipeline.batch_iterator`) shuffles per epoch, splits rows over processes and resumes exactly from its saved
@@ -14,19 +19,28 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Protocol, Sequence
 
 import grain
 import msgpack
 import numpy as np
 from array_record.python import array_record_module
 
-from korpat_jax.input_pipeline import ShardReader
+from korpat_jax.config import require
+from korpat_jax.datasets import source as source_lib
 from korpat_jax.files import write_json
+from korpat_jax.finetune.report import DataReport
+from korpat_jax.input_pipeline import ShardReader
 from korpat_jax.workdir import read_json_if_exists
 
+log = logging.getLogger("korpat_jax")
+
 FORMAT = "korpat-finetune-features/1"
+# data.* keys that say where things lie or how they are read, not what the features are
+_NOT_FEATURE_DATA_KEYS = (*source_lib.SPLITS, *source_lib.LOCATION_KEYS, "worker_count", "prefetch")
+Features = Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]  # (example metadata, its features) in input order
 FEATURE_INDEX = "feature_index"  # added by the decoder: the feature's position in its split, -1 for padding rows
 
 
@@ -100,6 +114,67 @@ def write_split(directory: str, split: str, fingerprint: Mapping[str, Any],
           "num_examples": num_examples, **(extra() if extra else {})}
   write_json(info_path, info)
   return FeatureSplit(directory, split, info)
+
+
+class Featurizer(Protocol):
+  """What a fine-tuning task gives the cache (korpat_jax.tasks.finetuning.FineTuningTask)."""
+
+  config: Any
+
+  def read(self, path: str, report: DataReport, labelled: bool) -> list[Any]:
+    """The examples of one input file; bad rows are counted in `report`."""
+
+  def label_set(self, examples: Sequence[Any]) -> list[str]:
+    """The labels of a training set, in model-output order."""
+
+  def check_labels(self, examples: Sequence[Any], labels: Sequence[str], report: DataReport) -> None:
+    """Reports labels outside the training label set."""
+
+  def featurize(self, examples: Sequence[Any], labels: Sequence[str], report: DataReport, split: str,
+                labelled: bool) -> Features:
+    """(metadata, features) per example."""
+
+  def scoring_info(self, split: str, source: source_lib.Input, examples: Sequence[Any], labelled: bool
+                   ) -> dict[str, Any]:
+    """What scoring needs besides the examples' metadata, kept in the split's info."""
+
+
+def fingerprint(source: source_lib.Input, *, tokenizer: Any, config: Any, task: str, head_keys: Sequence[str],
+                labels: Optional[Sequence[str]], labelled: bool) -> dict[str, Any]:
+  """What the cached features of one input depend on: the input, the tokenizer (vocabulary, user dictionary),
+  the data config, the sequence length, the `head.*` keys that featurizing reads (`head_keys`), the task, the
+  label set (for training: the configured one, None when it is read from the file) and whether it is labelled."""
+  data = {k: v for k, v in config.data.to_dict().items() if k not in _NOT_FEATURE_DATA_KEYS}
+  return {"file": source_lib.fingerprint(source), "vocab_sha256": tokenizer.vocab_hash,
+          "user_dic": (tokenizer.config.get("user_dic") or {}).get("sha256"), "data": data,
+          "seq_len": config.train.seq_len, "head": {k: config.head[k] for k in head_keys}, "task": task,
+          "labels": list(labels) if labels is not None else None, "labelled": labelled}
+
+
+def build_split(featurizer: Featurizer, split: str, source: source_lib.Input, *, labelled: bool,
+                labels: Optional[Sequence[str]], fingerprint: Mapping[str, Any], directory: str) -> FeatureSplit:
+  """The features of `source`, from the cache when `fingerprint` matches, else read, labelled and featurized once.
+
+  `labels`: the training label set (for "train": the configured one, or None to read it from the examples). The
+  split's info holds the label set it was made with ("labels") and its data report ("report")."""
+  cached = open_split(directory, split, fingerprint)
+  if cached is not None:
+    log.info("%s: %d features of %s from the cache in %s", split, cached.num_features, source, directory)
+    return cached
+  report = DataReport(f"{split} ({source})")
+  examples = source.examples(featurizer.config, report) if isinstance(source, source_lib.TfdsSplit) \
+      else featurizer.read(source, report, labelled)
+  if split == "train":
+    labels = list(labels or featurizer.label_set(examples))
+    require(len(labels) >= 2, f"config.data.train={source}: fewer than 2 labels ({labels})")
+  elif labelled:
+    featurizer.check_labels(examples, labels, report)
+  log.info("%s: tokenizing %d examples of %s", split, len(examples), source)
+  built = write_split(directory, split, fingerprint, featurizer.featurize(examples, labels, report, split, labelled),
+                      extra=lambda: {"report": report.to_dict(), "labels": labels,
+                                     **featurizer.scoring_info(split, source, examples, labelled)})
+  report.log_summary()
+  return built
 
 
 class PadAndStack(grain.transforms.Map):

@@ -19,9 +19,11 @@ import ml_collections
 from korpat_jax import files, sharding, workdir as workdir_lib
 from korpat_jax.checkpoint import Checkpointer
 from korpat_jax.errors import KorpatError
+from korpat_jax.evaluation import evaluate_split
 from korpat_jax.tasks import make_task
 from korpat_jax.tasks.finetuning import FineTuningTask
-from korpat_jax.train import evaluate_split, setup_logging
+from korpat_jax.train import compile_steps
+from korpat_jax.train_cli import setup_logging
 
 log = logging.getLogger("korpat_jax")
 
@@ -49,16 +51,14 @@ def predict(workdir: str, input_path: str, output_path: str, step: Optional[int]
   finally:
     checkpointer.close()
 
-  mesh = sharding.make_mesh({"data": -1, "fsdp": 1})
-  batch_sharding, replicated = sharding.batch_sharding(mesh), sharding.replicated(mesh)
   devices = jax.device_count()
   wanted = batch_size or config.train.eval_batch_size
   config.train.eval_batch_size = -(-wanted // devices) * devices
-  params = jax.device_put(params, replicated)
-  eval_fn = jax.jit(task.eval_step, in_shardings=(replicated, batch_sharding, replicated), out_shardings=replicated)
+  steps = compile_steps(task, sharding.make_mesh({"data": -1, "fsdp": 1}))  # the loop's eval step and shardings
+  params = jax.device_put(params, steps.state_sharding.params)
   with tempfile.TemporaryDirectory(prefix="korpat-predict-") as scratch:
     task.add_prediction_input(os.path.abspath(input_path), scratch)
-    result = evaluate_split(task, eval_fn, params, "predict", batch_sharding, config.seed)
+    result = evaluate_split(task, steps.eval_step, params, "predict", steps.batch_sharding, config.seed)
     result.write(scratch)
     output_path = files.resolve(output_path)
     files.makedirs(os.path.dirname(output_path))

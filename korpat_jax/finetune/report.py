@@ -6,60 +6,44 @@ covers, a truncated field); the run logs the summary and writes it to `W/data_re
 
 from __future__ import annotations
 
-import collections
+import dataclasses
 import logging
 from typing import Any, Mapping
 
+from korpat_jax.reasons import MAX_PLACES, ReasonCounts
+
 log = logging.getLogger("korpat_jax")
 
-MAX_EXAMPLES = 5  # file:line examples kept per reason
+MAX_EXAMPLES = MAX_PLACES  # file:line examples kept per reason (the first ones, in input order)
 
 
-class DataReport:
+@dataclasses.dataclass
+class DataReport(ReasonCounts):
   """Counts of read / used examples and of skipped and adjusted ones by reason, per input file role."""
 
-  def __init__(self, name: str = ""):
-    self.name = name
-    self.read = 0
-    self.used = 0
-    self.skipped: collections.Counter[str] = collections.Counter()
-    self.adjusted: collections.Counter[str] = collections.Counter()
-    self._examples: dict[str, list[str]] = collections.defaultdict(list)
+  name: str = ""
+  read: int = 0
+  used: int = 0
 
   def skip(self, reason: str, where: str, detail: str = "") -> None:
     """One example left out; `where` is `file:line` (or `file:#index`)."""
-    self.skipped[reason] += 1
-    self._example(reason, where, detail)
+    self.count("skipped", reason, f"{where}: {detail}" if detail else where)
 
   def adjust(self, reason: str, where: str, detail: str = "", count: int = 1) -> None:
     """An example kept but changed (`count` units of it: characters, tokens, labels)."""
-    self.adjusted[reason] += count
-    self._example(reason, where, detail)
-
-  def _example(self, reason: str, where: str, detail: str) -> None:
-    if len(self._examples[reason]) < MAX_EXAMPLES:
-      self._examples[reason].append(f"{where}: {detail}" if detail else where)
+    self.count("adjusted", reason, f"{where}: {detail}" if detail else where, count)
 
   def merge(self, saved: Mapping[str, Any]) -> None:
     """Adds a report saved with `to_dict` (e.g. a TFDS builder's) to this one."""
     self.read += int(saved.get("read", 0))
     self.used += int(saved.get("used", 0))
-    for kind, counter in (("skipped", self.skipped), ("adjusted", self.adjusted)):
-      for reason, entry in saved.get(kind, {}).items():
-        counter[reason] += int(entry["count"])
-        kept = self._examples[reason]
-        kept.extend(entry.get("examples", [])[:max(0, MAX_EXAMPLES - len(kept))])
+    self.add_saved_reasons(saved)
 
   def examples(self, reason: str) -> list[str]:
-    return list(self._examples.get(reason, ()))
+    return self.places_of(reason)
 
   def to_dict(self) -> dict[str, Any]:
-    return {
-        "read": self.read,
-        "used": self.used,
-        "skipped": {r: {"count": n, "examples": self.examples(r)} for r, n in sorted(self.skipped.items())},
-        "adjusted": {r: {"count": n, "examples": self.examples(r)} for r, n in sorted(self.adjusted.items())},
-    }
+    return {"read": self.read, "used": self.used, **self.reasons_dict()}
 
   def log_summary(self) -> None:
     what = f"{self.name}: " if self.name else ""

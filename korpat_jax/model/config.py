@@ -1,11 +1,24 @@
-"""Model hyper-parameters as frozen dataclasses, built from the `model` block of a run config."""
+"""Model hyper-parameters as frozen dataclasses, built from the `model` block of a run config, and the checks of
+that block: every task (pretraining, fine-tuning) reads a `model` block, so they live here, once.
+
+A value a block leaves at -1 is filled in later (pretraining's vocab_size: the records'; fine-tuning's sizes and
+dropout: the init model's) and checked when the ElectraConfig is built, which refuses what the model cannot run.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Mapping
 
 import jax.numpy as jnp
+
+from korpat_jax.errors import ConfigError
+from korpat_jax.model.dropout import DROPOUT_RNGS
+
+DTYPES = ("float32", "bfloat16", "float16")
+ATTENTION_IMPLS = ("auto", "xla", "cudnn")
+UNSET = -1  # a `model` value taken from the data or the init model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +53,16 @@ class ElectraConfig:
   attention_impl: str = "auto"  # auto | xla | cudnn
   dropout_rng: str = "hash"  # hash (a counter hash, fast) | threefry (flax nn.Dropout): see model/dropout.py
   remat: bool = False  # rematerialise each encoder layer in the backward pass
+
+  def __post_init__(self) -> None:
+    """Refuses what the model cannot run, naming the config key: every task's model config is built here, after
+    the values a block left at -1 are resolved."""
+    for name in ("vocab_size", "embedding_size", "max_position_embeddings", "type_vocab_size"):
+      _require(getattr(self, name) > 0, f"config.model.{name}={getattr(self, name)}: must be > 0")
+    for name in ("hidden_size", "num_layers", "num_heads", "intermediate_size"):
+      _require(getattr(self.discriminator, name) > 0,
+               f"config.model.{name}={getattr(self.discriminator, name)}: must be > 0")
+    check_model_block({**self.to_dict(), **dataclasses.asdict(self.discriminator)}, resolved=True)
 
   @classmethod
   def option_defaults(cls) -> dict[str, Any]:
@@ -78,3 +101,39 @@ class ElectraConfig:
     d["discriminator"] = EncoderConfig(**d["discriminator"])
     d["generator"] = EncoderConfig(**d["generator"])
     return cls(**d)
+
+
+def check_model_block(model: Mapping[str, Any], resolved: bool = False) -> None:
+  """The `model` block's values that would otherwise fail deep inside JAX, whichever task reads it (one-line
+  ConfigError naming the key). Keys the block lacks and, unless `resolved`, values left at -1 are checked once the
+  ElectraConfig is built."""
+  def given(key: str) -> bool:
+    return key in model and (resolved or model[key] != UNSET)
+
+  for key, value in model.items():
+    if isinstance(value, float):
+      _require(math.isfinite(value), f"config.model.{key}={value}: must be a finite number")
+  dtype, impl = model.get("dtype", "float32"), model.get("attention_impl", "auto")
+  _require(dtype in DTYPES, f"config.model.dtype={dtype!r}: expected float32, bfloat16 or float16")
+  _require(impl in ATTENTION_IMPLS, f"config.model.attention_impl={impl!r}: expected auto, xla or cudnn")
+  if "dropout_rng" in model:
+    _require(model["dropout_rng"] in DROPOUT_RNGS,
+             f"config.model.dropout_rng={model['dropout_rng']!r}: expected one of {', '.join(DROPOUT_RNGS)}")
+  if given("hidden_size") and given("num_heads") and model["num_heads"] > 0:
+    _require(model["hidden_size"] % model["num_heads"] == 0,
+             f"config.model.num_heads={model['num_heads']}: must divide model.hidden_size={model['hidden_size']}")
+  if impl == "cudnn":
+    _require(dtype in ("bfloat16", "float16"),
+             f"config.model.attention_impl='cudnn': needs model.dtype bfloat16 or float16, not {dtype!r}")
+    if given("attention_dropout_rate"):
+      _require(model["attention_dropout_rate"] == 0.0,
+               f"config.model.attention_impl='cudnn': fused attention has no dropout; set "
+               f"model.attention_dropout_rate=0 (is {model['attention_dropout_rate']})")
+  for key in ("dropout_rate", "attention_dropout_rate"):
+    if given(key):
+      _require(0.0 <= model[key] < 1.0, f"config.model.{key}={model[key]}: must be in [0, 1)")
+
+
+def _require(ok: bool, message: str) -> None:
+  if not ok:
+    raise ConfigError(message)

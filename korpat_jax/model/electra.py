@@ -27,7 +27,8 @@ from korpat_jax.model import ops
 from korpat_jax.model.dropout import Dropout
 
 
-def _dense(features: int, cfg: ElectraConfig, name: str) -> nn.Dense:
+def dense(features: int, cfg: ElectraConfig, name: str) -> nn.Dense:
+  """A Dense layer with ELECTRA's init, float32 parameters and the model's compute dtype (heads use it too)."""
   return nn.Dense(features, dtype=cfg.compute_dtype, param_dtype=jnp.float32,
                   kernel_init=nn.initializers.normal(cfg.initializer_range), name=name)
 
@@ -77,7 +78,7 @@ class SelfAttentionQKV(nn.Module):
     cfg, enc = self.cfg, self.enc
     batch, length, _ = x.shape
     split = lambda t: t.reshape(batch, length, enc.num_heads, enc.head_dim)
-    q, k, v = (split(_dense(enc.hidden_size, cfg, n)(x)) for n in ("query", "key", "value"))
+    q, k, v = (split(dense(enc.hidden_size, cfg, n)(x)) for n in ("query", "key", "value"))
     attention_mask = mask[:, None, None, :].astype(bool)  # [B, 1, 1, S]: keys that are not padding
     use_dropout = cfg.attention_dropout_rate > 0.0 and not deterministic
     if use_dropout:
@@ -101,7 +102,7 @@ class AddNorm(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, residual: jax.Array, deterministic: bool) -> jax.Array:
-    x = _dense(self.features, self.cfg, "dense")(x)
+    x = dense(self.features, self.cfg, "dense")(x)
     x = Dropout(self.cfg.dropout_rate, self.cfg.dropout_rng)(x, deterministic=deterministic)
     return _layer_norm(self.cfg)(x + residual)
 
@@ -122,7 +123,7 @@ class Intermediate(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    return _gelu(_dense(self.enc.intermediate_size, self.cfg, "dense")(x))
+    return _gelu(dense(self.enc.intermediate_size, self.cfg, "dense")(x))
 
 
 class Layer(nn.Module):
@@ -148,7 +149,7 @@ class Encoder(nn.Module):
   def __call__(self, embedded: jax.Array, mask: jax.Array, deterministic: bool) -> jax.Array:
     x = embedded
     if self.cfg.embedding_size != self.enc.hidden_size:
-      x = _dense(self.enc.hidden_size, self.cfg, "embeddings_project")(x)
+      x = dense(self.enc.hidden_size, self.cfg, "embeddings_project")(x)
     layer_cls = nn.remat(Layer, static_argnums=(3,)) if self.cfg.remat else Layer
     for i in range(self.enc.num_layers):
       x = layer_cls(self.cfg, self.enc, name=f"layer_{i}")(x, mask, deterministic)
@@ -162,7 +163,7 @@ class GeneratorPredictions(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    return _layer_norm(self.cfg)(_gelu(_dense(self.cfg.embedding_size, self.cfg, "dense")(x)))
+    return _layer_norm(self.cfg)(_gelu(dense(self.cfg.embedding_size, self.cfg, "dense")(x)))
 
 
 class DiscriminatorPredictions(nn.Module):
@@ -172,8 +173,8 @@ class DiscriminatorPredictions(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    h = _gelu(_dense(self.cfg.discriminator.hidden_size, self.cfg, "dense")(x))
-    return _dense(1, self.cfg, "dense_prediction")(h)[..., 0]
+    h = _gelu(dense(self.cfg.discriminator.hidden_size, self.cfg, "dense")(x))
+    return dense(1, self.cfg, "dense_prediction")(h)[..., 0]
 
 
 class GeneratorLMHeadBias(nn.Module):

@@ -4,8 +4,8 @@ Gold to tokens: per-character tags are built from the units (a word's tag on its
 the rest), then a token takes the tag of its first character (KLUE's rule). Tokens back to text: a token's first
 character gets its tag, its other characters continue it, and the characters between two tokens of one entity
 (spaces) continue it too; entities are then read leniently (an I-T that starts nothing starts an entity) so that
-no prediction is lost. Long sentences are cut into overlapping windows; each token is predicted from the window
-in which it is most central.
+no prediction is lost. Long sentences are cut into overlapping windows (korpat_jax.finetune.windows); each token
+is predicted from the window in which it is most central.
 """
 
 from __future__ import annotations
@@ -118,32 +118,3 @@ def decode_entities(text: str, offsets: Offsets, token_tags: Sequence[str]) -> l
 def unit_tags_from_chars(example: NerExample, char_tags: Sequence[str]) -> list[str]:
   """Predicted tag per unit: a word's tag is its first character's (for the char format: the identity)."""
   return [char_tags[s] if s < len(char_tags) else OUTSIDE for s, _ in example.spans]
-
-
-def windows(num_tokens: int, max_tokens: int, stride: int) -> list[tuple[int, int]]:
-  """Overlapping [start, end) windows of at most `max_tokens` content tokens, starts `stride` apart, the last
-  ending at `num_tokens`; one window when everything fits. Every token lies in at least one window."""
-  if max_tokens < 1:
-    raise ValueError(f"max_tokens must be >= 1, not {max_tokens}")
-  if not 1 <= stride <= max_tokens:
-    raise ValueError(f"stride must be in [1, max_tokens={max_tokens}], not {stride} (a larger one leaves gaps)")
-  if num_tokens <= max_tokens:
-    return [(0, num_tokens)]
-  last = num_tokens - max_tokens
-  return [(s, s + max_tokens) for s in range(0, last, stride)] + [(last, num_tokens)]
-
-
-def best_window(windows: Sequence[tuple[int, int]]) -> list[int]:
-  """For each token position, the index of the window in which it is most central: the largest
-  min(pos - start, end - 1 - pos); the first such window on a tie."""
-  n = max((end for _, end in windows), default=0)
-  best = [-1] * n
-  margin = [-1] * n
-  for w, (start, end) in enumerate(windows):
-    for pos in range(start, end):
-      m = min(pos - start, end - 1 - pos)
-      if m > margin[pos]:
-        best[pos], margin[pos] = w, m
-  if -1 in best:
-    raise ValueError(f"token {best.index(-1)} lies in no window")
-  return best

@@ -80,3 +80,27 @@ def evaluate(dataset_json: Mapping[str, Any] | list, predictions: Mapping[str, s
   if not total:
     return {"exact_match": 0.0, "f1": 0.0}
   return {"exact_match": 100.0 * exact / total, "f1": 100.0 * f1 / total}
+
+
+def gold_questions(dataset_json: Mapping[str, Any] | list) -> list[dict[str, Any]]:
+  """Every question of a SQuAD-format dataset as {"id", "answers": [{"text"}]}, in file order: all that `evaluate`
+  reads, so that a run keeps its gold set with its cached features instead of re-reading the file to score.
+  Parts `evaluate` could not read (not an object, no "id", an answer without text) are left out."""
+  articles = dataset_json.get("data") if isinstance(dataset_json, Mapping) else dataset_json
+  questions = []
+  for article in _objects(articles):
+    for paragraph in _objects(article.get("paragraphs")):
+      for qa in _objects(paragraph.get("qas")):
+        if "id" in qa:
+          answers = [{"text": a["text"]} for a in _objects(qa.get("answers")) if isinstance(a.get("text"), str)]
+          questions.append({"id": qa["id"], "answers": answers})
+  return questions
+
+
+def as_dataset(questions: list[dict[str, Any]]) -> dict[str, Any]:
+  """`gold_questions` as a SQuAD-format dataset for `evaluate`."""
+  return {"data": [{"paragraphs": [{"qas": list(questions)}]}]}
+
+
+def _objects(value: Any) -> list[Mapping[str, Any]]:
+  return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []

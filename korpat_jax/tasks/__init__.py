@@ -7,14 +7,14 @@ import importlib
 import ml_collections
 
 from korpat_jax.errors import ConfigError
+from korpat_jax.model.heads import HEADS
 from korpat_jax.tasks.base import EvalResult, Task, TaskInput
 
-# config.task -> "module:class"; imported on use so that pretraining never imports the fine-tuning readers.
+# config.task -> "module:class": pretraining, and each head's task (its HeadSpec); imported on use so that
+# pretraining never imports the fine-tuning readers.
 TASKS = {
     "pretraining": "korpat_jax.tasks.pretraining:PretrainingTask",
-    "token_classification": "korpat_jax.tasks.tagging:TaggingTask",
-    "sequence_classification": "korpat_jax.tasks.classification:ClassificationTask",
-    "question_answering": "korpat_jax.tasks.qa:QuestionAnsweringTask",
+    **{task_type: spec.task for task_type, spec in HEADS.items()},
 }
 
 

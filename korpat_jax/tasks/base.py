@@ -20,10 +20,18 @@ import jax
 import ml_collections
 import numpy as np
 
-from korpat_jax.model.config import ElectraConfig
+from korpat_jax.config import validate_loop
+from korpat_jax.model.config import ElectraConfig, check_model_block
 from korpat_jax.train_state import TrainState
 
 Batch = Mapping[str, np.ndarray]
+
+
+def validate_shared(config: ml_collections.ConfigDict, num_devices: int) -> None:
+  """The checks of every task's config: the loop's settings (config.validate_loop) and the model block's
+  (model.config.check_model_block)."""
+  validate_loop(config, num_devices)
+  check_model_block(config.model)
 
 
 @dataclasses.dataclass
@@ -63,9 +71,10 @@ class Task(abc.ABC):
 
   # -- before the loop ----------------------------------------------------------------------------------
 
-  @abc.abstractmethod
   def validate(self, num_devices: int) -> None:
-    """Checks the config blocks this task reads (one-line ConfigError)."""
+    """Checks the config before anything is read (one-line ConfigError): here what every task shares, the loop's
+    `train.*` and `profile.*` and the `model` block; a task adds the blocks it reads, after `super().validate`."""
+    validate_shared(self.config, num_devices)
 
   @abc.abstractmethod
   def make_input(self, start_step: int) -> TaskInput:

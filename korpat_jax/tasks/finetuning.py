@@ -1,15 +1,15 @@
-"""What every fine-tuning task shares on the loop: the model from `init_from` (sizes, tokenizer, weights), the
-feature cache in the run directory, epochs -> steps, ELECTRA's fine-tuning optimizer (layerwise learning-rate
-decay), the supervised train step, and what the run directory records for export and predict.
+"""The fine-tuning contract on the shared loop: a subclass reads its files into examples, turns examples into
+features, computes its loss and scores predictions (tasks/token_classification.py, tasks/sequence_classification.py,
+tasks/question_answering.py); its head is a HeadSpec (korpat_jax.model.heads).
 
-A subclass reads its files into examples, turns an example into features, and scores predictions
-(tasks/tagging.py, tasks/classification.py, tasks/qa.py).
+What they share lives here or beside: the model from `init_from` (korpat_jax.init_run), the feature cache
+(korpat_jax.finetune.features), epochs -> steps, ELECTRA's fine-tuning optimizer (layerwise learning-rate decay),
+the supervised train step, and what the run directory records for export and predict.
 """
 
 from __future__ import annotations
 
 import abc
-import dataclasses
 import logging
 import math
 import os
@@ -20,15 +20,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from korpat_jax import files, workdir as workdir_lib
-from korpat_jax.config import require, require_finite, validate_fault_handling
+from korpat_jax import files, init_run, workdir as workdir_lib
+from korpat_jax.config import require, require_finite
 from korpat_jax.datasets import source as source_lib
 from korpat_jax.errors import ConfigError
 from korpat_jax.export.task_info import read_task_info, write_task_info
 from korpat_jax.finetune import features as features_lib
 from korpat_jax.finetune.report import DataReport
 from korpat_jax.mfu import finetuning_flops_per_step
-from korpat_jax.model.config import ElectraConfig, EncoderConfig
+from korpat_jax.model.config import ElectraConfig
+from korpat_jax.model.heads import HeadSpec
 from korpat_jax.optimizer import ENCODER_TREES, make_optimizer
 from korpat_jax.tasks.base import Batch, EvalResult, Task, TaskInput
 from korpat_jax.train_state import TrainState, accumulated_grads, apply_gradients, new_state
@@ -36,22 +37,15 @@ from korpat_jax.train_state import TrainState, accumulated_grads, apply_gradient
 log = logging.getLogger("korpat_jax")
 
 SPLITS = ("train", "eval", "test")
-SIZE_KEYS = {"vocab_size": "vocab_size", "embedding_size": "embedding_size",
-             "max_position_embeddings": "max_position_embeddings"}
-ENCODER_KEYS = {"hidden_size": "hidden_size", "num_layers": "num_layers", "num_heads": "num_heads",
-                "intermediate_size": "intermediate_size"}
 DATA_REPORT = "data_report.json"
-
-
-def resolve_path(path: str) -> str:
-  return files.resolve(path)
 
 
 class FineTuningTask(Task):
   """Supervised fine-tuning of the discriminator with a task head."""
 
-  task_type: str = ""
-  problem_type: Optional[str] = None  # HF's problem_type of a sequence classification export
+  head: HeadSpec                      # the task's head (korpat_jax.model.heads)
+  feature_keys: tuple[str, ...] = ()  # the config.head.* keys that featurize reads (they key the feature cache)
+  problem_type: Optional[str] = None  # HF's problem_type of the export, when the head records one
   predictions_file = "predictions.jsonl"
   console_keys = ("loss", "accuracy", "learning_rate")
 
@@ -63,6 +57,10 @@ class FineTuningTask(Task):
 
   # -- subclass API -------------------------------------------------------------------------------------
 
+  @property
+  def task_type(self) -> str:
+    return self.head.task_type
+
   @abc.abstractmethod
   def read(self, path: str, report: DataReport, labelled: bool) -> list[Any]:
     """The examples of one input file; bad rows are counted in `report`, never raised."""
@@ -71,17 +69,24 @@ class FineTuningTask(Task):
   def label_set(self, examples: Sequence[Any]) -> list[str]:
     """The labels of a training set (in model-output order)."""
 
-  def check_labels(self, examples: Sequence[Any], report: DataReport) -> None:
-    """Reports eval/test labels outside the training label set."""
+  def check_labels(self, examples: Sequence[Any], labels: Sequence[str], report: DataReport) -> None:
+    """Reports eval/test labels outside the training label set `labels`."""
 
   @abc.abstractmethod
-  def featurize(self, examples: Sequence[Any], report: DataReport, labelled: bool
-                ) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """(JSON metadata, features) per example, in input order; an example may have no features."""
+  def featurize(self, examples: Sequence[Any], labels: Sequence[str], report: DataReport, split: str,
+                labelled: bool) -> features_lib.Features:
+    """(JSON metadata, features) per example, in input order; an example may have no features. `labels`: the
+    training label set; `split`: train, eval, test or predict."""
 
-  @abc.abstractmethod
+  def scoring_info(self, split: str, source: source_lib.Input, examples: Sequence[Any], labelled: bool
+                   ) -> dict[str, Any]:
+    """What `score` needs besides the examples' metadata (kept in the split's cache info); nothing by default."""
+    return {}
+
   def make_model(self, cfg: ElectraConfig) -> nn.Module:
-    """The Flax task model (korpat_jax.model.heads)."""
+    """The Flax task model of the head, with config.model.classifier_dropout (-1: the model's dropout)."""
+    rate = self.config.model.classifier_dropout
+    return self.head.build(cfg, len(self.label_names()), classifier_dropout=None if rate < 0 else float(rate))
 
   @abc.abstractmethod
   def fields(self) -> tuple[dict[str, int], dict[str, tuple[int, int]]]:
@@ -106,82 +111,29 @@ class FineTuningTask(Task):
 
   def head_outputs(self) -> int:
     """Output units of the head (for FLOPs)."""
-    return len(self.labels)
+    return len(self.label_names())
 
   # -- validation ---------------------------------------------------------------------------------------
 
   def validate(self, num_devices: int) -> None:
-    c, t, o = self.config, self.config.train, self.config.optimizer
+    super().validate(num_devices)  # what every task shares: the loop's train.* and profile.*, the model block
+    c, o = self.config, self.config.optimizer
     source_lib.check_keys(c)
     require(bool(c.data.train or c.data.tfds), "config.data.train: required (the training file, or config.data.tfds)")
     for split in SPLITS:
       path = c.data[split]
       require(not files.is_remote(path), f"config.data.{split}={path}: input files are read from local paths only; "
               "copy it to a local disk first")
-      require(not path or os.path.isfile(resolve_path(path)), f"config.data.{split}={path}: no such file")
-    require_finite(c, ("model", "optimizer", "train", "head"))
+      require(not path or os.path.isfile(files.resolve(path)), f"config.data.{split}={path}: no such file")
+    require_finite(c, ("optimizer", "head"))
     for key in ("learning_rate", "weight_decay", "layerwise_lr_decay", "warmup_fraction"):
       require(c.optimizer[key] >= 0, f"config.optimizer.{key}={c.optimizer[key]}: must be >= 0")
     require(o.learning_rate > 0, f"config.optimizer.learning_rate={o.learning_rate}: must be > 0")
     require(0 < o.layerwise_lr_decay <= 1, f"config.optimizer.layerwise_lr_decay={o.layerwise_lr_decay}: must be "
             "in (0, 1]")
-    require(t.num_epochs > 0 or t.num_steps > 0, "config.train.num_epochs or train.num_steps: one must be > 0")
-    for key in ("batch_size", "eval_batch_size", "seq_len", "log_every", "keep_checkpoints", "grad_accum_steps"):
-      require(t[key] > 0, f"config.train.{key}={t[key]}: must be > 0")
-    require(t.seq_len >= 8, f"config.train.seq_len={t.seq_len}: must be >= 8")
-    validate_fault_handling(t)
-    require(t.batch_size % (num_devices * t.grad_accum_steps) == 0,
-            f"config.train.batch_size={t.batch_size}: must divide by devices ({num_devices}) x "
-            f"train.grad_accum_steps ({t.grad_accum_steps})")
-    require(t.eval_batch_size % num_devices == 0,
-            f"config.train.eval_batch_size={t.eval_batch_size}: must divide by devices ({num_devices})")
-    if not c.init_from:
-      missing = [k for k in (*SIZE_KEYS, *ENCODER_KEYS) if c.model[k] <= 0]
-      require(not missing, f"config.init_from: empty, so config.model.{missing[0] if missing else ''} must be set "
-              "(> 0): without a model to start from the sizes come from the config")
-      require(bool(c.data.tokenizer_dir), "config.init_from: empty, so config.data.tokenizer_dir must be set")
-    elif not files.isdir(resolve_path(c.init_from)):
-      raise ConfigError(f"config.init_from={c.init_from}: no such run directory")
+    init_run.validate(c)
 
   # -- model --------------------------------------------------------------------------------------------
-
-  def _resolve_model(self) -> tuple[ElectraConfig, str, dict[str, int]]:
-    """(model config, tokenizer directory, special ids) from init_from, with the config's overrides."""
-    c, m = self.config, self.config.model
-    if c.init_from:
-      source = resolve_path(c.init_from)
-      cfg, tokenizer_dir, special = workdir_lib.read_model_info(source)
-      wanted = {**{k: getattr(cfg, k) for k in SIZE_KEYS}, **{k: getattr(cfg.discriminator, k) for k in ENCODER_KEYS}}
-      for key, value in wanted.items():
-        if m[key] > 0 and m[key] != value:
-          raise ConfigError(f"config.model.{key}={m[key]}: the init model {source} has {key} {value}; leave it at -1 "
-                            "(take the init model's) or fine-tune without init_from")
-    else:
-      tokenizer_dir, special = "", {}
-      enc = EncoderConfig(m.hidden_size, m.num_layers, m.num_heads, m.intermediate_size)
-      cfg = ElectraConfig(vocab_size=m.vocab_size, embedding_size=m.embedding_size, discriminator=enc, generator=enc,
-                          max_position_embeddings=m.max_position_embeddings)
-    overrides = {"dtype": m.dtype, "attention_impl": m.attention_impl, "remat": bool(m.remat)}
-    for key in ("dropout_rate", "attention_dropout_rate"):
-      if m[key] >= 0:
-        overrides[key] = float(m[key])
-    cfg = dataclasses.replace(cfg, **overrides)
-    tokenizer_dir = resolve_path(c.data.tokenizer_dir) or tokenizer_dir
-    if not tokenizer_dir or not files.isfile(files.join(tokenizer_dir, "vocab.txt")):
-      raise ConfigError(f"config.data.tokenizer_dir: no tokenizer (vocab.txt) at {tokenizer_dir or '(none)'}; the "
-                        f"init run records none: set --config.data.tokenizer_dir")
-    if c.train.seq_len > cfg.max_position_embeddings:
-      raise ConfigError(f"config.train.seq_len={c.train.seq_len}: the model has max_position_embeddings "
-                        f"{cfg.max_position_embeddings}")
-    return cfg, tokenizer_dir, special
-
-  def _load_tokenizer(self):
-    from korpat_jax.tokenizer import MWPTokenizer
-    tok = MWPTokenizer.load(files.local_copy(self.tokenizer_dir, "tokenizer directory"))
-    if tok.vocab_size > self._model_cfg.vocab_size:
-      raise ConfigError(f"config.data.tokenizer_dir={self.tokenizer_dir}: its vocabulary has {tok.vocab_size} "
-                        f"tokens, the model's vocab_size is {self._model_cfg.vocab_size}")
-    return tok
 
   @property
   def model_config(self) -> ElectraConfig:
@@ -191,8 +143,8 @@ class FineTuningTask(Task):
 
   def make_input(self, start_step: int) -> TaskInput:
     c, t = self.config, self.config.train
-    self._model_cfg, self.tokenizer_dir, special = self._resolve_model()
-    self.tok = self._load_tokenizer()
+    self._model_cfg, self.tokenizer_dir, special = init_run.resolve_model(c)
+    self.tok = init_run.load_tokenizer(self.tokenizer_dir, self._model_cfg)
     self.special_ids = {"pad": self.tok.pad_id, "unk": self.tok.unk_id, "cls": self.tok.cls_id,
                         "sep": self.tok.sep_id, "mask": self.tok.mask_id, **special}
     self.labels = [s.strip() for s in c.data.labels.split(",") if s.strip()] if c.data.labels else None
@@ -238,42 +190,17 @@ class FineTuningTask(Task):
     seq_pad, fixed = self.fields()
     return features_lib.PadAndStack(split.reader, self.config.train.seq_len, seq_pad, fixed)
 
-  def fingerprint(self, path: str, labels: Optional[Sequence[str]]) -> dict[str, Any]:
-    """What the cached features of a file depend on: the file, the tokenizer, the data config and the label set
-    (for training: the configured one, None when it is read from the file)."""
-    c = self.config
-    data = {k: v for k, v in c.data.to_dict().items()
-            if k not in (*SPLITS, *source_lib.LOCATION_KEYS, "worker_count", "prefetch")}
-    return {"file": source_lib.fingerprint(path), "vocab_sha256": self.tok.vocab_hash,
-            "user_dic": (self.tok.config.get("user_dic") or {}).get("sha256"), "data": data,
-            "seq_len": c.train.seq_len, "head": c.head.to_dict(), "task": self.name,
-            "labels": list(labels) if labels is not None else None}
-
-  def build_split(self, split: str, path: source_lib.Input, labelled: bool, directory: Optional[str] = None
+  def build_split(self, split: str, source: source_lib.Input, labelled: bool, directory: Optional[str] = None
                   ) -> features_lib.FeatureSplit:
-    """The cached features of `path` (tokenized once; reruns and later epochs read the cache)."""
-    directory = directory or self.data_dir
-    fingerprint = {**self.fingerprint(path, self.labels), "labelled": labelled}
-    cached = features_lib.open_split(directory, split, fingerprint)
-    if cached is not None:
-      self.reports[split] = cached.info.get("report", {})
-      if split == "train":
-        self.labels = list(cached.info["labels"])
-      log.info("%s: %d features of %s from the cache in %s", split, cached.num_features, path, directory)
-      return cached
-    report = DataReport(f"{split} ({path})")
-    examples = path.examples(self.config, report) if isinstance(path, source_lib.TfdsSplit) \
-        else self.read(path, report, labelled)
+    """The cached features of `source` (tokenized once; reruns and later epochs read the cache); the training
+    split fixes the label set when the config gives none."""
+    fingerprint = features_lib.fingerprint(source, tokenizer=self.tok, config=self.config, task=self.name,
+                                           head_keys=self.feature_keys, labels=self.labels, labelled=labelled)
+    built = features_lib.build_split(self, split, source, labelled=labelled, labels=self.labels,
+                                     fingerprint=fingerprint, directory=directory or self.data_dir)
+    self.reports[split] = built.info.get("report", {})
     if split == "train":
-      self.labels = self.labels or self.label_set(examples)
-      require(len(self.labels) >= 2, f"config.data.train={path}: fewer than 2 labels ({self.labels})")
-    elif labelled:
-      self.check_labels(examples, report)
-    log.info("%s: tokenizing %d examples of %s", split, len(examples), path)
-    built = features_lib.write_split(directory, split, fingerprint, self.featurize(examples, report, labelled),
-                                     extra=lambda: {"report": report.to_dict(), "labels": self.labels})
-    report.log_summary()
-    self.reports[split] = report.to_dict()
+      self.labels = list(built.info["labels"])
     return built
 
   # -- state --------------------------------------------------------------------------------------------
@@ -294,12 +221,12 @@ class FineTuningTask(Task):
     if not encoder:
       raise ConfigError(f"config.init_from={source}: holds no embeddings/discriminator parameters")
     task = read_task_info(source)
-    head = {k: v for k, v in loaded.items() if k not in encoder and k in fresh
-            and tuple(np.shape(v)) == tuple(fresh[k].shape)}
-    if head and task is not None and task.type == self.task_type and \
+    head_params = {k: v for k, v in loaded.items() if k not in encoder and k in fresh
+                   and tuple(np.shape(v)) == tuple(fresh[k].shape)}
+    if head_params and task is not None and task.type == self.task_type and \
         [task.id2label[i] for i in sorted(task.id2label)] == list(self.label_names()):
       log.info("init_from: %s was fine-tuned for the same task and labels: its head is kept", source)
-      return {**encoder, **head}
+      return {**encoder, **head_params}
     return encoder
 
   def label_names(self) -> list[str]:
@@ -367,15 +294,17 @@ class FineTuningTask(Task):
   # -- prediction ---------------------------------------------------------------------------------------
 
   def load_run(self) -> None:
-    """For `predict`: this fine-tuned run's own model, tokenizer and labels (instead of make_input)."""
+    """For `predict`: this fine-tuned run's own model, tokenizer and labels (instead of make_input); then the
+    task is ready for the loop's compile_steps (its state holds an optimizer state: any schedule has its shapes)."""
     self._model_cfg, tokenizer_dir, self.special_ids = workdir_lib.read_model_info(self.workdir)
     task = read_task_info(self.workdir)
     if task is None or task.type != self.task_type:
       raise ConfigError(f"{os.path.join(self.workdir, workdir_lib.MODEL_JSON)}: not a {self.task_type} run")
     self.labels = [task.id2label[i] for i in sorted(task.id2label)]
     self.tokenizer_dir = tokenizer_dir or ""
-    self.tok = self._load_tokenizer()
+    self.tok = init_run.load_tokenizer(self.tokenizer_dir, self._model_cfg)
     self.model = self.make_model(self._model_cfg)
+    self._tx, self._schedule = make_optimizer(self.config.optimizer, 1, self._model_cfg.discriminator.num_layers)
 
   def add_prediction_input(self, path: str, directory: str) -> None:
     """Features of an unlabelled file as the split "predict" (cached in `directory`)."""

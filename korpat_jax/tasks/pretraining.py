@@ -13,55 +13,38 @@ import jax
 import ml_collections
 import numpy as np
 
-from korpat_jax import config as config_lib, objective, workdir as workdir_lib
-from korpat_jax.pretraining_input import TrainInput, make_input
+from korpat_jax import config as config_lib, masking, objective, workdir as workdir_lib
 from korpat_jax.config import require
 from korpat_jax.errors import ConfigError
 from korpat_jax.mfu import training_flops_per_step
 from korpat_jax.model import ElectraConfig, ElectraPretrainer
-from korpat_jax.model.dropout import DROPOUT_RNGS
 from korpat_jax.optimizer import make_optimizer
-from korpat_jax.tasks.base import Batch, EvalResult, Task, TaskInput
+from korpat_jax.pretraining_input import TrainInput, make_input
+from korpat_jax.pretraining_step import create_train_state, make_eval_step, make_train_step
+from korpat_jax.tasks.base import Batch, EvalResult, Task, TaskInput, validate_shared
 from korpat_jax.train_state import TrainState
-from korpat_jax.train_step import create_train_state, make_eval_step, make_train_step
 
 log = logging.getLogger("korpat_jax")
 
 
 def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
-  """Checks the pretraining config's values that would otherwise fail deep inside JAX; `num_devices` is the global
+  """Checks a pretraining config's values that would otherwise fail deep inside JAX: what every task shares (the
+  loop's train.* and profile.*, the model block), then what only pretraining reads; `num_devices` is the global
   device count."""
+  validate_shared(config, num_devices)
   m, t, o, obj = config.model, config.train, config.optimizer, config.objective
   config_lib.require_finite(config, ("model", "objective", "optimizer"))
-  config_lib.validate_fault_handling(t)
-  for block, keys in (("model", ("embedding_size", "hidden_size", "num_layers", "num_heads",
-                                 "intermediate_size")),
-                      ("train", ("batch_size", "seq_len", "num_steps", "grad_accum_steps", "log_every",
-                                 "checkpoint_every", "keep_checkpoints"))):
-    for key in keys:
-      require(config[block][key] > 0, f"config.{block}.{key}={config[block][key]}: must be > 0")
+  for key in ("embedding_size", "hidden_size", "num_layers", "num_heads", "intermediate_size"):
+    require(m[key] > 0, f"config.model.{key}={m[key]}: must be > 0")
   require(m.vocab_size > 0 or (m.vocab_size == -1 and config.data.source == "records"),
            f"config.model.vocab_size={m.vocab_size}: must be > 0 (or -1: from the records' manifest)")
-  require(m.hidden_size % m.num_heads == 0,
-           f"config.model.num_heads={m.num_heads}: must divide model.hidden_size={m.hidden_size}")
   require(0.0 < m.generator_hidden_fraction <= 1.0,
            f"config.model.generator_hidden_fraction={m.generator_hidden_fraction}: must be in (0, 1]")
-  require(m.dtype in ("float32", "bfloat16", "float16"),
-           f"config.model.dtype={m.dtype!r}: expected float32, bfloat16 or float16")
-  require(m.attention_impl in ("auto", "xla", "cudnn"),
-           f"config.model.attention_impl={m.attention_impl!r}: expected auto, xla or cudnn")
-  require(m.dropout_rng in DROPOUT_RNGS,
-           f"config.model.dropout_rng={m.dropout_rng!r}: expected one of {', '.join(DROPOUT_RNGS)}")
-  if m.attention_impl == "cudnn":
-    require(m.dtype in ("bfloat16", "float16"),
-             f"config.model.attention_impl='cudnn': needs model.dtype bfloat16 or float16, not {m.dtype!r}")
-    require(m.attention_dropout_rate == 0.0,
-             f"config.model.attention_impl='cudnn': fused attention has no dropout; set "
-             f"model.attention_dropout_rate=0 (is {m.attention_dropout_rate})")
-  require(0.0 <= m.dropout_rate < 1.0 and 0.0 <= m.attention_dropout_rate < 1.0,
-           "config.model.dropout_rate / attention_dropout_rate: must be in [0, 1)")
+  for key in ("dropout_rate", "attention_dropout_rate"):
+    require(0.0 <= m[key] < 1.0, f"config.model.{key}={m[key]}: must be in [0, 1)")
   require(t.seq_len <= m.max_position_embeddings,
            f"config.train.seq_len={t.seq_len}: exceeds model.max_position_embeddings={m.max_position_embeddings}")
+  masking.check_name(obj.get("masking", "token"))
   require(0.0 < obj.mask_prob < 1.0, f"config.objective.mask_prob={obj.mask_prob}: must be in (0, 1)")
   require(obj.temperature > 0, f"config.objective.temperature={obj.temperature}: must be > 0")
   require(o.learning_rate > 0, f"config.optimizer.learning_rate={o.learning_rate}: must be > 0")
@@ -69,15 +52,10 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     require(o[key] >= 0, f"config.optimizer.{key}={o[key]}: must be >= 0")
   require(0 <= o.b1 < 1 and 0 <= o.b2 < 1, f"config.optimizer.b1/b2: must be in [0, 1) (are {o.b1}, {o.b2})")
   require(o.warmup_steps >= 0, f"config.optimizer.warmup_steps={o.warmup_steps}: must be >= 0")
-  per_step = num_devices * t.grad_accum_steps
-  require(t.batch_size % per_step == 0,
-           f"config.train.batch_size={t.batch_size}: must divide by devices ({num_devices}) x "
-           f"train.grad_accum_steps ({t.grad_accum_steps})")
   require(config.data.source in ("synthetic", "records"),
            f"config.data.source={config.data.source!r}: expected records or synthetic")
   if config.data.source == "records":
     require(bool(config.data.records_dir), "config.data.records_dir: required when data.source='records'")
-  require(config.profile.num_steps >= 0, f"config.profile.num_steps={config.profile.num_steps}: must be >= 0")
 
 
 class PretrainingTask(Task):
@@ -86,7 +64,7 @@ class PretrainingTask(Task):
                   "learning_rate")
 
   def validate(self, num_devices: int) -> None:
-    validate(self.config, num_devices)
+    validate(self.config, num_devices)  # the shared checks included
 
   def make_input(self, start_step: int) -> TaskInput:
     config, t = self.config, self.config.train
@@ -97,15 +75,15 @@ class PretrainingTask(Task):
       raise ConfigError(f"config.model.vocab_size={config.model.vocab_size}: the records' tokenizer has "
                         f"{self._data.vocab_size} tokens (the model's embeddings and the exported vocab.txt must "
                         "agree); set --config.model.vocab_size=-1 to take the vocab size from the data")
-    self._obj = dict(config.objective)
-    if self._obj["max_predictions"] < 0:
-      self._obj["max_predictions"] = objective.max_predictions_per_seq(t.seq_len, self._obj["mask_prob"])
+    obj = config.objective
+    self.masking = masking.make_masking(obj, self._data.special, t.seq_len)  # built once, used by both steps
     self._model_cfg = ElectraConfig.from_config(config.model)
     self._model = ElectraPretrainer(self._model_cfg)
     self._tx, schedule = make_optimizer(config.optimizer, t.num_steps)
-    self._train_step = make_train_step(self._model, self._tx, schedule, self._data.special, self._obj,
-                                       t.grad_accum_steps, skip_nonfinite=t.on_nonfinite == "skip")
-    self._eval_step = make_eval_step(self._model, self._data.special, self._obj)
+    self._train_step = make_train_step(self._model, self._tx, schedule, self.masking,
+                                       temperature=float(obj.temperature), disc_weight=float(obj.disc_weight),
+                                       grad_accum_steps=t.grad_accum_steps, skip_nonfinite=t.on_nonfinite == "skip")
+    self._eval_step = make_eval_step(self._model, self.masking, temperature=float(obj.temperature))
     return TaskInput(self._data.train, self._data.checkpointable, t.num_steps, t.eval_every, t.checkpoint_every)
 
   def identity(self) -> dict[str, Any]:
@@ -139,7 +117,7 @@ class PretrainingTask(Task):
 
   def flops_per_step(self) -> Optional[float]:
     t = self.config.train
-    return training_flops_per_step(self._model_cfg, t.batch_size, t.seq_len, self._obj["max_predictions"])
+    return training_flops_per_step(self._model_cfg, t.batch_size, t.seq_len, self.masking.max_predictions)
 
   def eval_batches(self, split: str) -> Optional[Iterable[Batch]]:
     return self._data.eval_batches(self.config.train.eval_steps) if split == "eval" else None

@@ -283,7 +283,7 @@ class MWPTokenizer:
     return self._workers
 
   def _get_pool(self, workers: int) -> WorkerPool:
-    """The worker pool (benchmarks/tokenizer_speed.py reads its worker pids)."""
+    """The worker pool (benchmarks/speed/tokenizer_speed.py reads its worker pids)."""
     return self._worker_pool(workers)
 
   def close(self) -> None:

@@ -1,5 +1,5 @@
-"""benchmarks/demo_recipe.py: both sides (the trainer and the PyTorch ELECTRA) train on the demo records and the
-table reads them against the base rate."""
+"""benchmarks/parity/demo_recipe.py: both sides (the trainer and the PyTorch ELECTRA) train on the demo records and
+the table reads them against the base rate."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import pytest
 
 from helpers import REPO
 
-sys.path.insert(0, str(REPO / "benchmarks"))
+if str(REPO) not in sys.path:  # `benchmarks` is a package at the repository root
+  sys.path.insert(0, str(REPO))
 
-from demo_recipe import base_rate_loss, table  # noqa: E402
+from benchmarks.parity.demo_recipe import base_rate_loss, table  # noqa: E402
 
 
 def test_base_rate_loss_is_the_binary_entropy():
@@ -33,8 +34,8 @@ def test_table_reads_each_side_against_its_base_rate():
 def test_both_sides_train_on_the_demo_records(tmp_path):
   env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1")
   sizes = ["model.hidden_size=32", "model.intermediate_size=64", "model.embedding_size=16", "train.batch_size=8"]
-  result = subprocess.run([sys.executable, "benchmarks/demo_recipe.py", "--steps", "4", "--log-every", "2",
-                           "--data", str(tmp_path / "data"), *(f"--set={s}" for s in sizes)],
+  result = subprocess.run([sys.executable, "-m", "benchmarks.parity.demo_recipe", "--steps", "4", "--log-every",
+                           "2", "--data", str(tmp_path / "data"), *(f"--set={s}" for s in sizes)],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
   assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
   rows = re.findall(r"^\| (korpat-jax|PyTorch \(HF modules\)) \| (\d+) \| ([\d.]+) \| ([\d.]+) \|", result.stdout, re.M)

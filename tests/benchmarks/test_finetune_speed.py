@@ -1,5 +1,5 @@
-"""benchmarks/finetune_speed.py --quick runs end to end on CPU (so the script cannot rot): both sides of every head
-train, their losses are finite, and the table has a ratio per head."""
+"""benchmarks/parity/finetune_speed.py --quick runs end to end on CPU (so the script cannot rot): both sides of every
+head train, their losses are finite, and the table has a ratio per head."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from helpers import REPO
 
 def test_quick_run_prints_a_ratio_per_head(tmp_path):
   env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=1")
-  result = subprocess.run([sys.executable, "benchmarks/finetune_speed.py", "--quick", "--workdir", str(tmp_path)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+  result = subprocess.run([sys.executable, "-m", "benchmarks.parity.finetune_speed", "--quick", "--workdir",
+                           str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
   rows = [line for line in result.stdout.splitlines() if re.match(r"\| (token|sequence|qa) \|", line)]
   assert {row.split("|")[1].strip() for row in rows} >= {"token", "sequence", "qa"}, result.stdout[-2000:]

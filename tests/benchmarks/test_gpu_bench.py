@@ -1,4 +1,4 @@
-"""The GPU benchmark (benchmarks/gpu.sh, benchmarks/gpu_bench.py, benchmarks/gpu/): its pure parts directly, and
+"""The GPU benchmark (benchmarks/gpu/: run.sh, `python -m benchmarks.gpu`): its pure parts directly, and
 every row end to end on CPU at tiny sizes (--cpu-smoke), so the script cannot rot before its one GPU run."""
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import pytest
 
 from helpers import REPO, pretrain_config
 
-sys.path.insert(0, str(REPO / "benchmarks"))
-from gpu import build, cli, grid, measure, report, search, worker  # noqa: E402
+if str(REPO) not in sys.path:  # `benchmarks` is a package at the repository root
+  sys.path.insert(0, str(REPO))
+from benchmarks.gpu import build, cli, grid, measure, report, search, worker  # noqa: E402
 
 
 def _smoke_env(out) -> dict:
@@ -198,13 +199,13 @@ def test_commit_needs_no_git(monkeypatch):
   assert report.commit() == "unknown"
 
 
-# The orchestrator as gpu.sh runs it, reporting at its exit whether it ever imported jax: it must not, since a
+# The orchestrator as run.sh runs it, reporting at its exit whether it ever imported jax: it must not, since a
 # backend started there would hold the GPU's memory while the worker and the probes need it.
 ORCHESTRATOR = """
 import runpy, sys
 sys.argv = [sys.argv[1], *sys.argv[2:]]
 try:
-  runpy.run_path(sys.argv[0], run_name="__main__")
+  runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
 except SystemExit as e:
   print("orchestrator imported jax:", "jax" in sys.modules)
   raise
@@ -232,8 +233,8 @@ def test_cpu_smoke_has_every_row_with_finite_numbers(tmp_path, request):
   out = tmp_path / "out"
   # XLA's compilation cache in pytest's cache folder: a rerun compiles only what changed (a first run takes longer).
   cache = request.config.cache.mkdir("gpu_bench_xla_cache")
-  done = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu.sh"), "--cpu-smoke", "--cache-dir", str(cache)],
-                        env=_smoke_env(out), cwd=REPO, capture_output=True, text=True, timeout=600)
+  done = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu" / "run.sh"), "--cpu-smoke", "--cache-dir",
+                         str(cache)], env=_smoke_env(out), cwd=REPO, capture_output=True, text=True, timeout=600)
   assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
   table = (out / "gpu.md").read_text()

@@ -1,5 +1,5 @@
-"""benchmarks/linear_probe: the probe's regression on features with a known answer, its input checks, and the whole
-path on a real (tiny) pretraining run against a random init of the same sizes."""
+"""benchmarks/transfer/linear_probe: the probe's regression on features with a known answer, its input checks, and the
+whole path on a real (tiny) pretraining run against a random init of the same sizes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from helpers import REPO
 if str(REPO) not in sys.path:  # `benchmarks` is a package at the repository root
   sys.path.insert(0, str(REPO))
 
-from benchmarks import linear_probe  # noqa: E402
+from benchmarks.transfer import linear_probe  # noqa: E402
 
 
 def test_probe_separates_a_linearly_separable_set_and_not_noise():

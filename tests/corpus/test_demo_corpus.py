@@ -8,8 +8,8 @@ Every eval file is read with the project's own readers (NER: `korpat_jax.ner.rea
 from its characters).
 
 Tests that cut their own eval set from a shared data file get the same check where the file is there:
-`tests/tasks/test_tagging.py::test_klue_ner_80_20_beats_the_all_o_baseline` scores on KLUE NER dev sentences
-4000-4299 (`../shared/data/klue-ner-v1.1_dev.tsv`).
+`tests/tasks/test_token_classification.py::test_klue_ner_80_20_beats_the_all_o_baseline` scores on KLUE NER dev
+sentences 4000-4299 (`../shared/data/klue-ner-v1.1_dev.tsv`).
 """
 
 from __future__ import annotations
@@ -116,9 +116,9 @@ def test_the_check_sees_eval_text_in_a_corpus(tmp_path):
 
 
 def klue_ner_80_20_eval(source: str) -> str:
-  """The eval file of `tests/tasks/test_tagging.py::test_klue_ner_80_20_beats_the_all_o_baseline`, built from the
-  KLUE NER dev TSV exactly as that test builds it (keep the two in step): the 300 sentences after the first 80%
-  (KLUE NER dev 4000-4299)."""
+  """The eval file of `tests/tasks/test_token_classification.py::test_klue_ner_80_20_beats_the_all_o_baseline`,
+  built from the KLUE NER dev TSV exactly as that test builds it (keep the two in step): the 300 sentences after the
+  first 80% (KLUE NER dev 4000-4299)."""
   sentences = [b for b in source.split("\n\n") if "\t" in b]
   sentences = ["\n".join(l for l in s.splitlines() if not l.startswith("## ") or l.startswith("## klue-ner"))
                for s in sentences]

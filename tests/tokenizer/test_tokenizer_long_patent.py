@@ -15,9 +15,11 @@ from korpat_jax.tokenizer.wordpiece import write_vocab
 
 from test_tokenizer_mwp import seed_morphs
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from patent_sentences import (MAX_CHARS, MIN_CHARS, compound_lexicon, josa, patent_sentences,  # noqa: E402
-                              user_dictionary_csv, warmup_sentences)
+REPO = str(Path(__file__).resolve().parents[2])
+if REPO not in sys.path:  # `benchmarks` is a package at the repository root
+  sys.path.insert(0, REPO)
+from benchmarks.speed.patent_sentences import (MAX_CHARS, MIN_CHARS, compound_lexicon, josa,  # noqa: E402
+                                               patent_sentences, user_dictionary_csv, warmup_sentences)
 
 
 @pytest.fixture(scope="module")

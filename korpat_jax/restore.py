@@ -1,0 +1,68 @@
+"""Where a run's state comes from when it is not a fresh init: the newest checkpoint of its own run directory that
+restores (resume), or the parameters of another run (`config.init_from`)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from korpat_jax import files, workdir as workdir_lib
+from korpat_jax.checkpoint import BROKEN, Checkpointer, error_line
+from korpat_jax.errors import ConfigError, KorpatError
+from korpat_jax.tasks.base import Task, TaskInput
+from korpat_jax.train_state import TrainState
+
+log = logging.getLogger("korpat_jax")
+
+
+def restore_newest(task: Task, ckpt: Checkpointer, target: Any, data: TaskInput, start_step: int
+                   ) -> tuple[TrainState, int, TaskInput]:
+  """The newest checkpoint up to `start_step` that restores onto `target` (CompiledSteps.abstract_target()), with
+  the input positioned at its step. One that cannot (missing items, changed bytes, unreadable, non-finite values)
+  is reported in one line and moved to checkpoints/_broken/, and the one before it is tried."""
+  broken = []
+  for step in sorted((s for s in ckpt.all_steps() if s <= start_step), reverse=True):
+    reason = ckpt.verify(step, needs_data=data.checkpointable is not None)
+    if reason is None:
+      if step != start_step:  # the input was made for the newest step: position it at this one
+        data = task.make_input(step)
+      try:
+        state = ckpt.restore(step, target, data.checkpointable)
+      except Exception as e:  # noqa: BLE001 - Orbax and tensorstore raise many types for damaged files
+        reason = f"unreadable: {error_line(e)}"
+      else:
+        finite = jax.tree.reduce(lambda a, b: a & b, jax.tree.map(lambda x: jnp.isfinite(x).all(), state.params))
+        if bool(finite):
+          log.info("resumed from %s at step %d", ckpt.directory, step)
+          return state, step, data
+        reason = "its parameters hold non-finite values"
+    broken.append(f"{step} ({reason})")
+    ckpt.move_aside(step, reason)
+  raise KorpatError(f"{ckpt.directory}: no checkpoint restores (moved to {BROKEN}/: {'; '.join(broken)}); "
+                    "use a new --workdir to start over")
+
+
+def init_from(task: Task, state: TrainState, source: str, state_sharding: Any) -> TrainState:
+  """Replaces the initial params by those of another run (or an import-hf directory) that the task takes; absent
+  subtrees stay freshly initialised (e.g. a task head, or the generator when starting from an HF discriminator)."""
+  source = files.resolve(source)
+  step, loaded = Checkpointer(workdir_lib.checkpoint_dir(source), interval=1, keep=1,
+                              read_only=True).restore_params_on_host()
+  fresh = {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_leaves_with_path(state.params)}
+  given = task.init_params({jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_leaves_with_path(loaded)},
+                           fresh, source)
+  for key, value in given.items():
+    if key not in fresh:
+      raise ConfigError(f"config.init_from={source}: parameter {key} does not exist in this model")
+    if tuple(value.shape) != tuple(fresh[key].shape):
+      raise ConfigError(f"config.init_from={source}: parameter {key} has shape {tuple(value.shape)}, "
+                        f"this model wants {tuple(fresh[key].shape)}")
+  params = jax.tree_util.tree_map_with_path(
+      lambda p, x, s: jax.device_put(np.asarray(given.get(jax.tree_util.keystr(p), x)), s),
+      state.params, state_sharding.params)
+  log.info("initialised %d of %d parameter arrays from %s (step %d)", len(given), len(fresh), source, step)
+  return state.replace(params=params)
