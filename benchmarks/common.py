@@ -11,20 +11,10 @@ import ml_collections
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-def _with_overrides(config: ml_collections.ConfigDict, overrides: dict) -> ml_collections.ConfigDict:
-  for key, value in overrides.items():
-    parts = key.split(".")
-    node = config
-    for part in parts[:-1]:
-      node = node[part]
-    node[parts[-1]] = value
-  return config
-
-
 def pretrain_config(variant: str = "tiny", **overrides) -> ml_collections.ConfigDict:
   """configs/pretrain.py:VARIANT with dotted overrides, e.g. pretrain_config(**{"train.num_steps": 4})."""
   from korpat_jax import config as config_lib
-  return _with_overrides(config_lib.load(str(REPO / "configs" / "pretrain.py") + f":{variant}"), overrides)
+  return config_lib.with_values(config_lib.load(str(REPO / "configs" / "pretrain.py") + f":{variant}"), overrides)
 
 
 def pin_cpus(threads: int) -> list[int]:
