@@ -13,10 +13,10 @@ predicted tokens -> context substrings.
 from __future__ import annotations
 
 from korpat_jax.qa.features import QAFeature, iter_features, window_starts
-from korpat_jax.qa.metric import as_dataset, evaluate, exact_match_score, f1_score, gold_questions, normalize_answer
+from korpat_jax.qa.metric import evaluate, exact_match_score, f1_score, gold_questions, normalize_answer, score_questions
 from korpat_jax.qa.postprocess import best_answers
 from korpat_jax.qa.squad import QAExample, examples_from_json, read_squad
 
 __all__ = ["QAExample", "read_squad", "examples_from_json", "QAFeature", "iter_features", "window_starts",
-           "best_answers", "evaluate", "gold_questions", "as_dataset", "exact_match_score", "f1_score",
+           "best_answers", "evaluate", "gold_questions", "score_questions", "exact_match_score", "f1_score",
            "normalize_answer"]

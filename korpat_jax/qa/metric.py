@@ -15,7 +15,7 @@ from __future__ import annotations
 import collections
 import logging
 import string
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 log = logging.getLogger("korpat_jax")
 
@@ -54,24 +54,29 @@ def evaluate(dataset_json: Mapping[str, Any] | list, predictions: Mapping[str, s
   Like the official script, every question of the dataset counts; one without a prediction scores 0. A
   question with no gold answers (where the script would crash on max of nothing) is left out and logged."""
   articles = dataset_json["data"] if isinstance(dataset_json, Mapping) else dataset_json
+  questions = [{"id": qa["id"], "answers": [{"text": a["text"]} for a in qa.get("answers", [])]}
+               for article in articles for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
+  return score_questions(questions, predictions)
+
+
+def score_questions(questions: Sequence[Mapping[str, Any]], predictions: Mapping[str, str]) -> dict[str, float]:
+  """`evaluate` on a dataset's questions as `gold_questions` gives them ({"id", "answers": [{"text"}]})."""
   total = 0
   exact = f1 = 0.0
   missing: list[str] = []
   no_gold: list[str] = []
-  for article in articles:
-    for paragraph in article["paragraphs"]:
-      for qa in paragraph["qas"]:
-        golds = [a["text"] for a in qa.get("answers", [])]
-        if not golds:
-          no_gold.append(str(qa["id"]))
-          continue
-        total += 1
-        if qa["id"] not in predictions:
-          missing.append(str(qa["id"]))
-          continue
-        prediction = predictions[qa["id"]]
-        exact += max_over_ground_truths(exact_match_score, prediction, golds)
-        f1 += max_over_ground_truths(f1_score, prediction, golds)
+  for qa in questions:
+    golds = [a["text"] for a in qa["answers"]]
+    if not golds:
+      no_gold.append(str(qa["id"]))
+      continue
+    total += 1
+    if qa["id"] not in predictions:
+      missing.append(str(qa["id"]))
+      continue
+    prediction = predictions[qa["id"]]
+    exact += max_over_ground_truths(exact_match_score, prediction, golds)
+    f1 += max_over_ground_truths(f1_score, prediction, golds)
   if missing:
     log.warning("%d unanswered questions receive score 0 (e.g. %s)", len(missing), ", ".join(missing[:3]))
   if no_gold:
@@ -84,7 +89,7 @@ def evaluate(dataset_json: Mapping[str, Any] | list, predictions: Mapping[str, s
 
 def gold_questions(dataset_json: Mapping[str, Any] | list) -> list[dict[str, Any]]:
   """Every question of a SQuAD-format dataset as {"id", "answers": [{"text"}]}, in file order: all that `evaluate`
-  reads, so that a run keeps its gold set with its cached features instead of re-reading the file to score.
+  reads, so that a run keeps its gold set with its cached features and scores it with `score_questions`.
   Parts `evaluate` could not read (not an object, no "id", an answer without text) are left out."""
   articles = dataset_json.get("data") if isinstance(dataset_json, Mapping) else dataset_json
   questions = []
@@ -95,11 +100,6 @@ def gold_questions(dataset_json: Mapping[str, Any] | list) -> list[dict[str, Any
           answers = [{"text": a["text"]} for a in _objects(qa.get("answers")) if isinstance(a.get("text"), str)]
           questions.append({"id": qa["id"], "answers": answers})
   return questions
-
-
-def as_dataset(questions: list[dict[str, Any]]) -> dict[str, Any]:
-  """`gold_questions` as a SQuAD-format dataset for `evaluate`."""
-  return {"data": [{"paragraphs": [{"qas": list(questions)}]}]}
 
 
 def _objects(value: Any) -> list[Mapping[str, Any]]:

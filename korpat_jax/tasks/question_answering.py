@@ -113,7 +113,7 @@ class QuestionAnsweringTask(FineTuningTask):
     predictions, nbest = qa.best_answers(examples, _features_with_logits(outputs), n_best_size=h.n_best_size,
                                          max_answer_length=h.max_answer_length)
     gold = self.splits[split].info.get("gold") if labelled and split in self.splits else None
-    scores = qa.evaluate(qa.as_dataset(gold), predictions) if gold is not None else {}
+    scores = qa.score_questions(gold, predictions) if gold is not None else {}
 
     def write(directory: str) -> None:
       write_json(os.path.join(directory, self.predictions_file), predictions)
