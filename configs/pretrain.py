@@ -53,7 +53,8 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
 
   # The options (positions, dropout, eps, dtype, attention_impl, remat) are ElectraConfig's defaults:
   #   dtype: compute dtype, "bfloat16" on GPU/TPU (params stay float32);
-  #   attention_impl: auto | xla | cudnn (cudnn needs bf16/fp16 and attention_dropout_rate=0);
+  #   attention_impl: auto | xla | cudnn (auto is JAX's default, which is XLA; cudnn needs bf16/fp16 and
+  #     attention_dropout_rate=0; see ElectraConfig.attention_impl);
   #   dropout_rng: hash (keep-masks from a counter hash: 8-10x cheaper than threefry) | threefry (flax's).
   c.model = dict(
       vocab_size=35_000, embedding_size=emb, hidden_size=hidden, num_layers=layers, num_heads=heads,

@@ -155,7 +155,7 @@ def mesh_block() -> dict[str, int]:
 
 
 def distributed_block() -> dict[str, Any]:
-  """jax.distributed: auto (SLURM / Cloud TPU detected) | explicit (coordinator below) | none."""
+  """jax.distributed: auto (SLURM, TPU pod, MPI or K8s job detected) | explicit (coordinator below) | off."""
   return dict(mode="auto", coordinator_address="", num_processes=0, process_id=-1, local_device_ids="",
               heartbeat_timeout_s=60)  # a lost process makes the others exit after this many seconds
 

@@ -3,6 +3,9 @@
 #   sbatch launch/slurm_2x8_gpu.sh configs/pretrain.py:korpatelectra /shared/runs/korpat \
 #       --config.data.records_dir=/shared/patents/records
 #
+# From elsewhere: KORPAT_REPO=/path/to/korpat-jax sbatch /path/to/korpat-jax/launch/slurm_2x8_gpu.sh ... (CONFIG is
+# then relative to the directory you submit from, or absolute).
+#
 # One task per GPU: `jax.distributed.initialize()` under SLURM assumes one process per GPU and picks the GPU from
 # SLURM_LOCALID, so --ntasks-per-node must equal the GPUs per node. (One process per node instead needs
 # --ntasks-per-node=1 and --config.distributed.mode=explicit with local_device_ids=0,1,...,7.)
@@ -23,13 +26,34 @@
 #SBATCH --exclusive
 #SBATCH --output=%x-%j.out
 set -euo pipefail
-config=${1:?usage: sbatch slurm_2x8_gpu.sh CONFIG WORKDIR [--config.key=value ...]}
-workdir=${2:?usage: sbatch slurm_2x8_gpu.sh CONFIG WORKDIR [--config.key=value ...]}
+usage="usage: sbatch launch/slurm_2x8_gpu.sh CONFIG WORKDIR [--config.key=value ...] (from the repository root)"
+config=${1:?$usage}
+workdir=${2:?$usage}
 shift 2
-source "$(dirname "$0")/xla_gpu_flags.sh"
+
+# sbatch runs a spooled copy of this script (e.g. /var/spool/slurmd/job123/slurm_script), so "$(dirname "$0")" holds
+# nothing of ours: look in $KORPAT_REPO/launch, then $SLURM_SUBMIT_DIR/launch (sbatch run from the repository root),
+# else beside this script (run directly: bash launch/slurm_2x8_gpu.sh ...).
+flags_file() {
+  local dir
+  for dir in ${KORPAT_REPO:+"$KORPAT_REPO/launch"} ${SLURM_SUBMIT_DIR:+"$SLURM_SUBMIT_DIR/launch"} "$(dirname "$0")"; do
+    if [ -f "$dir/xla_gpu_flags.sh" ]; then echo "$dir/xla_gpu_flags.sh"; return 0; fi
+  done
+  echo "slurm_2x8_gpu.sh: launch/xla_gpu_flags.sh not found under KORPAT_REPO=${KORPAT_REPO:-(unset)}," \
+    "SLURM_SUBMIT_DIR=${SLURM_SUBMIT_DIR:-(unset)} nor $(dirname "$0"): submit from the repository root" \
+    "or set KORPAT_REPO=/path/to/korpat-jax" >&2
+  return 1
+}
+flags=$(flags_file)
+source "$flags"
+
 command=${KORPAT_COMMAND:-pretrain}   # KORPAT_COMMAND=finetune for a fine-tuning config
+# --gpu-bind=none: every task sees all 8 GPUs of its node (CUDA_VISIBLE_DEVICES as SLURM sets it for the step) and
+# JAX picks the one numbered SLURM_LOCALID. A site default that binds GPUs per task (--gpu-bind=single:1 or
+# per_task:1, also implied by --gpus-per-task) would leave each task one GPU, numbered 0, so ranks 1-7 would ask for
+# a GPU they cannot see and fail; an explicit --gpu-bind overrides that default.
 status=0
-srun --kill-on-bad-exit=1 korpat-jax "$command" --config "$config" --workdir "$workdir" \
+srun --kill-on-bad-exit=1 --gpu-bind=none korpat-jax "$command" --config "$config" --workdir "$workdir" \
     --config.distributed.mode=auto --config.mesh.data=-1 --config.mesh.dcn_data="$SLURM_JOB_NUM_NODES" "$@" \
     || status=$?
 if [ "$status" -eq 143 ]; then   # stopped on SIGTERM with a checkpoint: run again from it

@@ -6,9 +6,32 @@
 # package on every worker first: pip install 'korpat-jax[tpu]' (or this checkout). Records must be readable from
 # every host (a persistent disk attached read-only to all workers, or a GCS FUSE mount); the workdir may be gs://.
 # Several slices (multislice): add --config.mesh.dcn_data=<number of slices>.
+#
+# On each worker the command runs from the checkout KORPAT_CHECKOUT (default korpat-jax, relative to the home
+# directory there) in a login shell, so a `pip install --user` (~/.local/bin) is on PATH; KORPAT_VENV=<dir> (on the
+# workers, relative to home or absolute) activates a virtual environment first. KORPAT_COMMAND=finetune for a
+# fine-tuning config. Arguments keep their spaces and quotes: each is quoted for the remote shell.
 set -euo pipefail
-tpu=${1:?usage: tpu_vm_pod.sh TPU_NAME ZONE CONFIG WORKDIR [--config.key=value ...]}
-zone=${2:?}; config=${3:?}; workdir=${4:?}
+usage="usage: tpu_vm_pod.sh TPU_NAME ZONE CONFIG WORKDIR [--config.key=value ...]"
+tpu=${1:?$usage}; zone=${2:?$usage}; config=${3:?$usage}; workdir=${4:?$usage}
 shift 4
-gcloud compute tpus tpu-vm ssh "$tpu" --zone "$zone" --worker=all --command \
-  "cd ~/korpat-jax && korpat-jax pretrain --config $config --workdir $workdir --config.distributed.mode=auto $*"
+
+# The script bash runs on each worker: activate the environment, enter the checkout, start the trainer.
+remote_script() {
+  local venv=${KORPAT_VENV:-} checkout=${KORPAT_CHECKOUT:-korpat-jax} command=${KORPAT_COMMAND:-pretrain}
+  if [ -n "$venv" ]; then printf 'source %q/bin/activate && ' "$venv"; fi
+  printf 'cd %q && exec korpat-jax %q --config %q --workdir %q --config.distributed.mode=auto' \
+    "$checkout" "$command" "$config" "$workdir"
+  if [ "$#" -gt 0 ]; then printf ' %q' "$@"; fi
+}
+
+# POSIX single quotes (any login shell reads them, unlike bash's $'...' from %q): ' becomes '\''.
+single_quoted() {
+  local escaped="'\\''"
+  printf "'%s'" "${1//\'/$escaped}"
+}
+
+# `gcloud ... ssh --command` hands its string to the worker's shell without a login (no ~/.profile, so no
+# ~/.local/bin on PATH): run the script with `bash -lc`, quoted for that outer shell.
+gcloud compute tpus tpu-vm ssh "$tpu" --zone "$zone" --worker=all \
+  --command "bash -lc $(single_quoted "$(remote_script "$@")")"

@@ -1,8 +1,11 @@
 """Speed and memory of korpat-jax's train steps on one GPU: ELECTRA-Base pretraining and fine-tuning at seq 512.
 
-    bash benchmarks/gpu/run.sh                                    # one H200, < 8 minutes; tables and traces in $OUT
+    bash benchmarks/gpu/run.sh preflight                          # first: ~90 s, every row kind once (preflight.py)
+    bash benchmarks/gpu/run.sh                                    # one H200, < 6.5 minutes; tables and traces in $OUT
     python -m benchmarks.gpu --out gpu_out                        # the same, without the wheel install
     python -m benchmarks.gpu --cpu-smoke --out /tmp/smoke         # tiny sizes on CPU, 1-2 steps a case (the test)
+    python -m benchmarks.gpu preflight --cpu                      # the preflight on CPU, cuDNN rows traced
+    python -m benchmarks.gpu wheels [--check]                     # the wheels the image lacks (wheels.py)
 
 Pretraining rows (configs/pretrain.py:base: L12/H768, generator 1/3, vocab 35,000, seq 512, bf16, the synthetic
 stream already on device, PretrainingTask + train.compile_steps as the trainer runs them):

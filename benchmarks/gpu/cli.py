@@ -131,7 +131,7 @@ def parse_args(argv: Optional[Sequence[str]], description: str) -> argparse.Name
   parser = argparse.ArgumentParser(description=description)
   parser.add_argument("--out", default=os.environ.get("OUT") or "gpu_out", help="where tables, HLO and trace go")
   parser.add_argument("--cpu-smoke", action="store_true", help="tiny sizes on CPU, 1-2 steps a case")
-  parser.add_argument("--budget-s", type=float, default=0.0, help="wall-clock budget (default: 400 GPU, 900 smoke)")
+  parser.add_argument("--budget-s", type=float, default=0.0, help="wall-clock budget (default: 330 GPU, 900 smoke)")
   parser.add_argument("--cache-dir", default="", help="persistent compilation cache (default: a new temporary one)")
   parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
   parser.add_argument("--probe", default="", help=argparse.SUPPRESS)
@@ -141,6 +141,13 @@ def parse_args(argv: Optional[Sequence[str]], description: str) -> argparse.Name
 
 
 def main(argv: Optional[Sequence[str]] = None, description: str = "") -> int:
+  argv = list(sys.argv[1:] if argv is None else argv)
+  if argv[:1] == ["wheels"]:
+    from . import wheels
+    return wheels.main(argv[1:])
+  if argv[:1] == ["preflight"]:
+    from . import preflight
+    return preflight.main(argv[1:])
   args = parse_args(argv, description)
   if args.worker:
     return worker(args)

@@ -28,7 +28,7 @@ class Profile:
   rounds: int
   steps: int              # timed steps per case per round
   trace_steps: int
-  compile_threads: int
+  compile_threads: int    # concurrent compiles: each autotunes on the device, so few (2 on the GPU)
   batch_step: int         # granularity of the largest-batch search
   probes: int             # per search
   budget_s: float
@@ -40,8 +40,8 @@ GPU = Profile(
     seq_len=512, batches=(32, 64, 128), finetune_batch=32, finetune_seq_len=512,
     pretrain_model={}, finetune_model=dict(vocab_size=35_000, embedding_size=768, hidden_size=768, num_layers=12,
                                            num_heads=12, intermediate_size=3072, max_position_embeddings=512),
-    tokenizer_vocab=8000, examples=96, warmup=2, rounds=3, steps=5, trace_steps=2, compile_threads=4,
-    batch_step=8, probes=2, budget_s=400.0, worker_share=0.7, reserve_s=75.0)
+    tokenizer_vocab=8000, examples=96, warmup=2, rounds=3, steps=5, trace_steps=2, compile_threads=2,
+    batch_step=8, probes=2, budget_s=330.0, worker_share=0.7, reserve_s=75.0)
 SMOKE = Profile(
     seq_len=32, batches=(2, 4, 8), finetune_batch=2, finetune_seq_len=64,
     pretrain_model=dict(vocab_size=128, embedding_size=16, hidden_size=32, num_layers=1, num_heads=2,
@@ -50,6 +50,18 @@ SMOKE = Profile(
                         intermediate_size=64, max_position_embeddings=128),
     tokenizer_vocab=1000, examples=12, warmup=1, rounds=2, steps=1, trace_steps=1, compile_threads=1,
     batch_step=1, probes=1, budget_s=900.0, worker_share=0.8, reserve_s=30.0)
+# The preflight: every row kind once at small sizes, so a broken import, trace or kernel shows in ~90 s instead of
+# at the end of the main run. Head sizes suit cuDNN (multiples of 8) in the discriminator and in the generator
+# (hidden x 1/3, one head per 64): 384 / 6 = 64 and 128 / 2 = 64 on the GPU; 48 / 2 = 24 and 16 on the CPU.
+PREFLIGHT = dataclasses.replace(
+    GPU, seq_len=128, batches=(4, 8, 16), finetune_batch=4, finetune_seq_len=128,
+    pretrain_model=dict(vocab_size=8000, embedding_size=384, hidden_size=384, num_layers=2, num_heads=6,
+                        intermediate_size=1536, max_position_embeddings=512),
+    finetune_model=dict(vocab_size=8000, embedding_size=384, hidden_size=384, num_layers=2, num_heads=6,
+                        intermediate_size=1536, max_position_embeddings=512),
+    tokenizer_vocab=1000, examples=12, warmup=1, rounds=1, steps=1, trace_steps=1, budget_s=120.0)
+PREFLIGHT_CPU = dataclasses.replace(
+    SMOKE, pretrain_model=dict(SMOKE.pretrain_model, embedding_size=16, hidden_size=48, intermediate_size=96))
 
 
 def profile(cpu_smoke: bool) -> Profile:

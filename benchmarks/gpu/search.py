@@ -64,6 +64,10 @@ def search(template: Case, points: list[tuple[int, float, float]], limit: float,
   while len(tried) < prof.probes and time.time() + min_probe_s <= deadline:
     result = run_probe(dataclasses.replace(template, batch=guess, name=f"probe b{guess}"), deadline)
     tried.append(result)
+    if result.get("unfinished"):  # the budget ended it: says nothing about the batch, and no time is left
+      if progress:
+        progress(summary())
+      break
     if result.get("fits"):
       lo, best, source = guess, result, "a probe"
     else:
@@ -134,8 +138,9 @@ def probe_process(args: argparse.Namespace, env: dict[str, str], limit: Optional
     t0 = time.time()
     try:
       done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=max(5.0, deadline - t0))
-    except subprocess.TimeoutExpired:
-      return {"batch": case.batch, "fits": False, "why": "timed out (time budget)", "error": True}
+    except subprocess.TimeoutExpired:  # the budget ran out, not the probe: no answer, not a failure
+      return {"batch": case.batch, "fits": False, "why": "not finished: time budget", "error": False,
+              "unfinished": True}
     result = probe_result(done.stdout, done.stderr, done.returncode, case.batch)
     result["wall_s"] = time.time() - t0
     log(f"probe batch {case.batch}: {'fits' if result['fits'] else result.get('why', 'does not fit')} "

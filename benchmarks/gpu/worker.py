@@ -55,22 +55,25 @@ def build_all(prof: Profile, on_cpu: bool, work: str, deadline: float, pool: con
 
 
 def await_compiles(runs: dict[str, dict[str, Any]], futures: dict[str, concurrent.futures.Future], deadline: float,
-                   rows: dict[str, Any], notes: list[str]) -> bool:
+                   rows: dict[str, Any], notes: list[str], hard_deadline: Optional[float] = None) -> bool:
   """Waits for the compiles until `deadline` (every case compiled before any runs: the autotuner uses the device);
-  drops the late, skipped and failed ones. True when a compile is still running in the background."""
+  drops the late, skipped and failed ones. A late compile cannot be stopped, and its autotuning would time kernels
+  beside the timed rows, so timing waits for it until `hard_deadline` too. True when one is still running then."""
   concurrent.futures.wait(list(futures.values()), timeout=max(0.0, deadline - time.time()))
-  late = False
+  late = [name for name, future in futures.items() if not future.done()]
   for name, future in futures.items():
-    if not future.done():
-      late = True
+    if name in late:
       rows[name] = not_run(runs.pop(name)["case"], "not run: time budget (still compiling)")
     elif future.exception() is not None:
       rows[name] = not_run(runs.pop(name)["case"], _failed(future.exception()))
     elif runs[name].get("skipped"):
       rows[name] = not_run(runs.pop(name)["case"], "not run: time budget (compile phase)")
-  if late:
+  if late and hard_deadline is not None:
+    concurrent.futures.wait([futures[n] for n in late], timeout=max(0.0, hard_deadline - time.time()))
+  running = any(not futures[n].done() for n in late)
+  if running:
     notes.append("a compile was still running while the rows were timed: the timings may be a little slow")
-  return late
+  return running
 
 
 def warm_up(runs: dict[str, dict[str, Any]], prof: Profile, rows: dict[str, Any]) -> None:
@@ -168,7 +171,8 @@ def worker(args: argparse.Namespace) -> int:
     save("worker: building")
     runs, futures = build_all(prof, on_cpu, work, args.deadline - prof.reserve_s, pool, rows)
     save("worker: compiling")
-    late = await_compiles(runs, futures, args.deadline - prof.reserve_s / 2, rows, notes)
+    late = await_compiles(runs, futures, args.deadline - prof.reserve_s / 2, rows, notes,
+                          hard_deadline=args.deadline - prof.reserve_s / 3)
     pool.shutdown(wait=False, cancel_futures=True)
     warm_up(runs, prof, rows)
     time_rounds(runs, prof, args.deadline - prof.reserve_s / 3, device.device_kind, rows, notes, save)

@@ -50,7 +50,13 @@ class ElectraConfig:
   layer_norm_eps: float = 1e-12
   initializer_range: float = 0.02
   dtype: str = "float32"  # compute dtype; parameters are always float32
-  attention_impl: str = "auto"  # auto | xla | cudnn
+  # auto | xla | cudnn: the `implementation` of jax.nn.dot_product_attention. auto passes None, which JAX 0.10.2
+  # runs as the XLA implementation on every backend (its docs: None "currently falls back to xla"): the same
+  # numerics as xla, never cuDNN. cudnn gives cuDNN the padding as per-example lengths (electra.padding_arguments);
+  # it needs bf16/fp16, attention_dropout_rate 0 and a head dim that is a multiple of 8, at most 128 (256 from
+  # Hopper on). Whatever the impl, a training step with attention_dropout_rate > 0 runs the explicit softmax +
+  # dropout instead (the fused kernels have no dropout); evaluation (deterministic) runs the fused call.
+  attention_impl: str = "auto"
   dropout_rng: str = "hash"  # hash (a counter hash, fast) | threefry (flax nn.Dropout): see model/dropout.py
   remat: bool = False  # rematerialise each encoder layer in the backward pass
 
@@ -125,6 +131,8 @@ def check_model_block(model: Mapping[str, Any], resolved: bool = False) -> None:
   if impl == "cudnn":
     _require(dtype in ("bfloat16", "float16"),
              f"config.model.attention_impl='cudnn': needs model.dtype bfloat16 or float16, not {dtype!r}")
+    if given("hidden_size") and given("num_heads") and model["num_heads"] > 0:
+      _check_cudnn_head_sizes(model)
     if given("attention_dropout_rate"):
       _require(model["attention_dropout_rate"] == 0.0,
                f"config.model.attention_impl='cudnn': fused attention has no dropout; set "
@@ -137,3 +145,17 @@ def check_model_block(model: Mapping[str, Any], resolved: bool = False) -> None:
 def _require(ok: bool, message: str) -> None:
   if not ok:
     raise ConfigError(message)
+
+
+def _check_cudnn_head_sizes(model: Mapping[str, Any]) -> None:
+  """cuDNN's fused attention takes head sizes that are multiples of 8 up to 256 (JAX's check_is_flash_attention);
+  the generator's heads are sized by google's rule (hidden // 64 of them), so a small model can miss it there."""
+  hidden = int(model["hidden_size"])
+  heads = {"model.hidden_size / model.num_heads": hidden // int(model["num_heads"])}
+  if "generator_hidden_fraction" in model:
+    gen = max(1, round(hidden * float(model["generator_hidden_fraction"])))
+    heads["the generator's (hidden_size x generator_hidden_fraction, one head per 64)"] = gen // max(1, gen // 64)
+  for what, size in heads.items():
+    _require(size % 8 == 0 and size <= 256,
+             f"config.model.attention_impl='cudnn': head size {size} ({what}) must be a multiple of 8 and at most "
+             f"256; use attention_impl=xla or other sizes")

@@ -41,6 +41,32 @@ def _gelu(x: jax.Array) -> jax.Array:
   return ops.gelu(x)
 
 
+def padding_lengths(mask: jax.Array) -> jax.Array:
+  """Real tokens per example, int32 [B], from a right-padded [B, S] attention mask.
+
+  At least 1: an all-padding row (fine-tuning fills its last batch with them) then attends to its first token
+  instead of handing cuDNN an empty softmax; nothing reads such a row.
+  """
+  return jnp.maximum(mask.astype(jnp.int32).sum(axis=-1, dtype=jnp.int32), 1)
+
+
+def padding_arguments(mask: jax.Array, impl: str) -> dict[str, jax.Array]:
+  """How `jax.nn.dot_product_attention` learns which tokens of the [B, S] `mask` are padding, for `impl`.
+
+  auto / xla: the boolean key mask [B, 1, 1, S] (the numerics the model always had). cudnn: the per-example
+  `query_seq_lengths` / `key_value_seq_lengths` (cuDNN's padding mask), because cuDNN takes a mask only as an
+  additive bias of shape [*, *, S, S] and a broadcast [B, 1, 1, S] one fails when the step is traced ("Bias must
+  have same seq length as QKV", jax-ml/jax#28974). Padding is always on the right here, so the lengths say the
+  same at every real query position; padded query positions may differ (cuDNN leaves them out, the mask does not),
+  and nothing reads them: attention reads keys only at real tokens, and the losses and QA's span scores mask
+  padding out.
+  """
+  if impl == "cudnn":
+    lengths = padding_lengths(mask)
+    return {"query_seq_lengths": lengths, "key_value_seq_lengths": lengths}
+  return {"mask": mask[:, None, None, :].astype(bool)}
+
+
 class Embeddings(nn.Module):
   """word + position + token type -> LayerNorm -> dropout, at embedding_size."""
 
@@ -79,18 +105,19 @@ class SelfAttentionQKV(nn.Module):
     batch, length, _ = x.shape
     split = lambda t: t.reshape(batch, length, enc.num_heads, enc.head_dim)
     q, k, v = (split(dense(enc.hidden_size, cfg, n)(x)) for n in ("query", "key", "value"))
-    attention_mask = mask[:, None, None, :].astype(bool)  # [B, 1, 1, S]: keys that are not padding
     use_dropout = cfg.attention_dropout_rate > 0.0 and not deterministic
     if use_dropout:
       # The fused kernels have no dropout on the attention probabilities; ELECTRA's recipe has 0.1.
+      attention_mask = mask[:, None, None, :].astype(bool)  # [B, 1, 1, S]: keys that are not padding
       logits = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(enc.head_dim).astype(q.dtype)
       logits = jnp.where(attention_mask, logits, jnp.finfo(logits.dtype).min)
       probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(q.dtype)
       probs = Dropout(cfg.attention_dropout_rate, cfg.dropout_rng)(probs, deterministic=False)
       out = jnp.einsum("bhqk,bkhd->bqhd", probs, v)
     else:
-      impl = None if cfg.attention_impl == "auto" else cfg.attention_impl
-      out = jax.nn.dot_product_attention(q, k, v, mask=attention_mask, implementation=impl)
+      impl = None if cfg.attention_impl == "auto" else cfg.attention_impl  # None: JAX's default, XLA (config.py)
+      out = jax.nn.dot_product_attention(q, k, v, **padding_arguments(mask, cfg.attention_impl),
+                                         implementation=impl)
     return out.reshape(batch, length, enc.hidden_size)
 
 

@@ -259,3 +259,73 @@ def test_cpu_smoke_has_every_row_with_finite_numbers(tmp_path, request):
   assert (out / "best_step.hlo.txt.gz").stat().st_size > 0
   assert (out / "trace_best.tar.gz").stat().st_size > 0
   assert (out / "gpu_bench.log").is_file()
+
+
+# -- preflight -----------------------------------------------------------------------------------------------------
+
+from benchmarks.gpu import preflight  # noqa: E402
+
+
+def test_preflight_covers_every_row_kind_once():
+  kinds = preflight.row_kinds(grid.PREFLIGHT)
+  keys = {(c.task, c.attention, c.remat, c.vocab_all) for c in grid.cases(grid.PREFLIGHT)}
+  assert len(kinds) == len(keys) and {(c.task, c.attention, c.remat, c.vocab_all) for c in kinds} == keys
+
+
+@pytest.mark.parametrize("prof", [grid.PREFLIGHT, grid.PREFLIGHT_CPU, grid.GPU], ids=["gpu", "cpu", "main"])
+def test_preflight_and_main_sizes_pass_the_cudnn_head_size_check(prof):
+  from korpat_jax.model.config import check_model_block
+  cudnn = {"attention_impl": "cudnn", "dtype": "bfloat16", "attention_dropout_rate": 0.0}
+  check_model_block({**pretrain_config("base").model.to_dict(), **prof.pretrain_model, **cudnn})  # + generator
+  finetune = {k: v for k, v in pretrain_config("base").model.to_dict().items() if "generator" not in k}
+  check_model_block({**finetune, **prof.finetune_model, **cudnn})
+
+
+def test_cudnn_rows_trace_on_cpu_with_the_version_check_stubbed(tmp_path):
+  prof = grid.PREFLIGHT_CPU
+  pretrain = next(c for c in preflight.row_kinds(prof) if c.task == "pretrain" and c.attention == "cudnn")
+  assert "forward and backward" in preflight.trace_with_cudnn(pretrain, prof, None, str(tmp_path))
+  data = build.finetune_data(str(tmp_path), prof)
+  ner = next(c for c in preflight.row_kinds(prof) if c.task == "ner")
+  assert "forward and backward" in preflight.trace_with_cudnn(ner, prof, data, str(tmp_path))
+
+
+@pytest.mark.slow
+def test_cpu_preflight_passes(tmp_path):
+  out = tmp_path / "out"
+  done = subprocess.run([sys.executable, "-m", grid.ENTRY, "preflight", "--cpu", "--out", str(out)],
+                        env=_smoke_env(out), cwd=REPO, capture_output=True, text=True, timeout=900)
+  assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+  result = json.loads((out / "preflight.json").read_text())
+  names = [c["name"] for c in result["checks"]]
+  assert all(c["ok"] for c in result["checks"]) and result["status"] == "passed"
+  for case in preflight.row_kinds(grid.PREFLIGHT_CPU):
+    assert f"row {case.name}" in names
+    assert (f"trace {case.name}" in names) == (case.attention == "cudnn")
+  assert "| profiler | yes |" in (out / "preflight.md").read_text()
+
+
+def test_a_probe_cut_by_the_budget_ends_the_search_without_failing():
+  calls = []
+
+  def unfinished(case, deadline):
+    calls.append(case.batch)
+    return {"batch": case.batch, "fits": False, "why": "not finished: time budget", "error": False,
+            "unfinished": True}
+
+  prof = dataclasses.replace(grid.GPU, probes=4)
+  found = search.search(grid.Case("largest", "pretrain", 0), [(32, 40e9, 10e9), (64, 70e9, 10e9)], 100e9, prof,
+                        time.time() + 60, unfinished)
+  assert len(calls) == 1 and found["largest_fit"] == 64 and found["smallest_fail"] is None
+  assert cli.failures({"rows": {}, "searches": {"s": found}}, cpu_smoke=False) == []
+
+
+def test_timing_waits_for_a_late_compile_until_the_hard_deadline():
+  late = concurrent.futures.Future()
+  runs = {"late": {"case": grid.Case("late", "pretrain", 2)}}
+  rows, notes = {}, []
+  timer = __import__("threading").Timer(0.3, lambda: late.set_result(None))
+  timer.start()
+  running = worker.await_compiles(runs, {"late": late}, time.time() + 0.05, rows, notes,
+                                  hard_deadline=time.time() + 10)
+  assert not running and notes == [] and "still compiling" in rows["late"]["status"]
