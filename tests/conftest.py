@@ -2,9 +2,11 @@
 
 import os
 
+from helpers import xla_flags  # noqa: E402 - no jax import there
+
 os.environ["JAX_PLATFORMS"] = "cpu"
 if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=16").strip()
+  os.environ["XLA_FLAGS"] = xla_flags(16, os.environ.get("XLA_FLAGS", ""))
 
 import pathlib
 

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from helpers import REPO, pretrain_config
+from helpers import REPO, pretrain_config, xla_flags
 from korpat_jax import workdir as workdir_lib
 from korpat_jax.checkpoint import Checkpointer
 from korpat_jax.errors import ConfigError, KorpatError
@@ -29,7 +29,7 @@ from korpat_jax.train import train
 
 
 def _cli(workdir, *args, env_devices=1):
-  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=f"--xla_force_host_platform_device_count={env_devices}")
+  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=xla_flags(env_devices))
   return [sys.executable, "-m", "korpat_jax", "pretrain", "--config", "configs/pretrain.py:tiny", "--workdir",
           str(workdir), *args], env
 

@@ -22,7 +22,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from helpers import REPO
+from helpers import COLLECTIVE_TIMEOUTS, REPO
 from korpat_jax import workdir as workdir_lib
 from korpat_jax.checkpoint import Checkpointer
 from korpat_jax.model import ElectraConfig, ElectraPretrainer
@@ -33,7 +33,7 @@ NUM_STEPS = 6
 ATOL = 1e-5
 TIMEOUT_S = 480  # per scenario (three processes); generous for a loaded 2-core machine
 # O0 LLVM codegen: a third less compile time for every process; all runs of a comparison use the same flags.
-XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_force_host_platform_device_count={}"
+XLA_FLAGS = "--xla_backend_optimization_level=0 --xla_force_host_platform_device_count={} " + COLLECTIVE_TIMEOUTS
 
 
 def _free_port() -> int:

@@ -45,3 +45,13 @@ def test_state_shardings_cover_every_leaf():
   tree = {"w": jax.ShapeDtypeStruct((64, 256), np.float32), "b": jax.ShapeDtypeStruct((256,), np.float32)}
   shardings = sharding.state_shardings(tree, mesh, min_size=1024)
   assert shardings["w"].spec == P(None, "fsdp") and shardings["b"].spec == P()
+
+
+def test_the_fake_devices_collectives_outlast_a_loaded_machine():
+  """XLA:CPU aborts a collective whose 16 device threads do not meet within 40 s (its default), which a loaded
+  2-core CI machine can exceed; the suite runs with ten minutes (tests/helpers.py) and XLA accepts the flags."""
+  import os
+  from helpers import COLLECTIVE_TIMEOUTS
+  assert COLLECTIVE_TIMEOUTS in os.environ["XLA_FLAGS"] and len(jax.devices()) == 16
+  total = jax.pmap(lambda x: jax.lax.psum(x, "i"), axis_name="i")(jax.numpy.ones(16))
+  assert float(total[0]) == 16.0

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from helpers import REPO, pretrain_config
+from helpers import REPO, pretrain_config, xla_flags
 from korpat_jax import sharding, workdir as workdir_lib
 from korpat_jax.checkpoint import Checkpointer
 from korpat_jax.errors import ConfigError
@@ -142,7 +142,7 @@ def test_records_run_resumes_with_the_same_batches(demo_records, tmp_path):
 
 
 def test_hlo_dump_of_the_train_step(tmp_path):
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+  env = dict(os.environ, XLA_FLAGS=xla_flags(2))
   result = subprocess.run([sys.executable, "-m", "korpat_jax", "pretrain", "--config", "configs/pretrain.py:tiny",
                            "--workdir", str(tmp_path), "--config.train.num_steps=1", "--config.profile.dump_hlo=true"],
                           cwd=REPO, capture_output=True, text=True, timeout=600, env=env)

@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 import hf_export_testlib as lib  # noqa: E402
+from helpers import xla_flags  # noqa: E402
 from korpat_jax.export import hf_names  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -76,7 +77,7 @@ def test_sharded_checkpoint_exports_on_one_device(tmp_path):
   npz, workdir, out = str(tmp_path / "params.npz"), str(tmp_path / "run"), str(tmp_path / "hf")
   np.savez(npz, **{"/".join(k): v for k, v in hf_names.flatten(params).items()})
   _run(SAVE_SHARDED.format(tests=TESTS, npz=npz, workdir=workdir),
-       "--xla_force_host_platform_device_count=16")
+       xla_flags(16))
   _run(EXPORT_ON_ONE_DEVICE.format(workdir=workdir, out=out), None)
 
   batch = lib.random_batch(cfg, seed=2)

@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 import hf_export_testlib as lib  # noqa: E402
+from helpers import xla_flags  # noqa: E402
 from korpat_jax import workdir as workdir_lib  # noqa: E402
 from korpat_jax.export.to_hf import restore_params  # noqa: E402
 
@@ -33,7 +34,7 @@ def _korpat_jax(args: list[str], xla_flags: str | None) -> None:
 def test_trained_tiny_run_exports(tmp_path):
   workdir, out = str(tmp_path / "run"), str(tmp_path / "hf")
   _korpat_jax(["pretrain", "--config", os.path.join(REPO, "configs", "pretrain.py") + ":tiny", "--workdir", workdir,
-               "--config.train.num_steps=4"], "--xla_force_host_platform_device_count=16")
+               "--config.train.num_steps=4"], xla_flags(16))
   _korpat_jax(["export", "--workdir", workdir, "--out", out, "--part", "both"], None)
 
   cfg, _, _ = workdir_lib.read_model_info(workdir)
