@@ -3,8 +3,11 @@ machine's description (imported as `benchmarks.common`; nothing here imports JAX
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
+import sys
+from typing import Iterator
 
 import ml_collections
 
@@ -25,6 +28,26 @@ def pin_cpus(threads: int) -> list[int]:
   if len(cpus) > threads:
     os.sched_setaffinity(0, cpus[:threads])
   return sorted(os.sched_getaffinity(0))
+
+
+@contextlib.contextmanager
+def process_settings_restored() -> Iterator[None]:
+  """Gives the calling process back its CPU affinity, OMP_WAIT_POLICY and torch thread count afterwards: a
+  benchmark that pins cores and sets threads can then be called in-process (the tests do)."""
+  affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+  policy = os.environ.get("OMP_WAIT_POLICY")
+  torch_threads = sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None
+  try:
+    yield
+  finally:
+    if affinity is not None:
+      os.sched_setaffinity(0, affinity)
+    if policy is None:
+      os.environ.pop("OMP_WAIT_POLICY", None)
+    else:
+      os.environ["OMP_WAIT_POLICY"] = policy
+    if torch_threads is not None:
+      sys.modules["torch"].set_num_threads(torch_threads)
 
 
 def machine() -> str:

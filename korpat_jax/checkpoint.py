@@ -66,6 +66,27 @@ def file_checksums(directory: str) -> dict[str, str]:
   return sums
 
 
+class _NoMetricsWarningFilter(logging.Filter):
+  """Drops Orbax's "Requested `tracked_metric`; did not provide metrics." and nothing else.
+
+  With `best_metric`, only the saves of a new best evaluation carry metrics (evaluation.BestEval.offer: so they
+  rise strictly and BestN(1) keeps exactly that checkpoint); every other save (between evaluations, an evaluation
+  that is no new best, the last step, a preemption) has none by design, and Orbax warns at each of them."""
+
+  MESSAGE = "Requested `tracked_metric`; did not provide metrics."
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return not (record.name == "absl" and record.msg == self.MESSAGE)
+
+
+_NO_METRICS_FILTER = _NoMetricsWarningFilter()
+
+
+def _quiet_no_metrics_warning() -> None:
+  """Installs the filter on absl's logger, through which Orbax logs (once: Logger.addFilter ignores a repeat)."""
+  logging.getLogger("absl").addFilter(_NO_METRICS_FILTER)
+
+
 def _data_args(iterator: Any, save: bool) -> Any:
   import grain  # only runs that read records pay for grain here
   return grain.checkpoint.CheckpointSave(iterator) if save else grain.checkpoint.CheckpointRestore(iterator)
@@ -86,6 +107,7 @@ class Checkpointer:
       best_fn = lambda metrics: metrics[best_metric]  # noqa: E731 - also makes Orbax write and re-read metrics
       keep_policy = policies.AnyPreservationPolicy([keep_policy, policies.BestN(
           get_metric_fn=best_fn, n=1, keep_checkpoints_without_metrics=False)])
+      _quiet_no_metrics_warning()  # saves without metrics are the rule here (see _NoMetricsWarningFilter)
     absl_logger = logging.getLogger("absl")  # Orbax warns that a read-only manager is read-only
     level = absl_logger.level
     if read_only:

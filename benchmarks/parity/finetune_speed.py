@@ -34,7 +34,7 @@ import tempfile
 import time
 from typing import Any, Optional, Sequence
 
-from benchmarks.common import REPO, machine, pin_cpus
+from benchmarks.common import REPO, machine, pin_cpus, process_settings_restored
 
 DEMO = REPO / "korpat_jax" / "demo" / "finetune"
 HEADS = {  # head -> (configs/finetune.py variant, task type, demo training file)
@@ -214,20 +214,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   """Parses `argv`, measures, prints the tables; the calling process gets its affinity, OMP_WAIT_POLICY and torch
   threads back afterwards (the tests call this in-process)."""
   args = parse_args(argv)
-  affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-  policy = os.environ.get("OMP_WAIT_POLICY")
-  torch_threads = sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None
-  try:
+  with process_settings_restored():
     return measure(args)
-  finally:
-    if affinity is not None:
-      os.sched_setaffinity(0, affinity)
-    if policy is None:
-      os.environ.pop("OMP_WAIT_POLICY", None)
-    else:
-      os.environ["OMP_WAIT_POLICY"] = policy
-    if torch_threads is not None:
-      sys.modules["torch"].set_num_threads(torch_threads)
 
 
 def measure(args: argparse.Namespace) -> int:

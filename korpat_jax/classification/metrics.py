@@ -2,7 +2,8 @@
 
 Conventions, all fractions in [0, 1] (0.0 when there is nothing to score):
 - Ranking: labels by descending score, ties to the lower label id (what `argmax` picks), so top-1 == accuracy.
-  Top-k and P@k use k = min(k, L).
+  top3 / top5 are computed only where k < L (the number of labels): with k >= L every known label is among the
+  k best, so they would only say 1 (2- and 3-class tasks have no top3 / top5). P@k uses k = min(k, L).
 - Gold label id -1 (a label the training set lacks, see `check_labels`): a single-label example with it stays in
   the denominator of accuracy and top-k and is always wrong; its prediction is a false positive of the predicted
   label; it is nobody's false negative (it has no column).
@@ -53,8 +54,17 @@ def _check_ids(name: str, ids: np.ndarray, n: int, num_labels: int) -> None:
     raise ValueError(f"{name}: ids must lie in [-1, {num_labels}), got {ids.min()}..{ids.max()}")
 
 
+TOP_K = (3, 5)
+
+
+def top_k_keys(num_labels: int) -> list[str]:
+  """The top-k scores that say something with `num_labels` labels: k < num_labels."""
+  return [f"top{k}" for k in TOP_K if k < num_labels]
+
+
 def single_label_scores(label_ids: np.ndarray, logits: np.ndarray) -> dict[str, float]:
-  """accuracy, top3, top5, macro_f1, micro_f1 of argmax predictions; label id -1 = a label outside the set."""
+  """accuracy, top3 and top5 (where k < L), macro_f1, micro_f1 of argmax predictions; label id -1 = a label
+  outside the set."""
   gold = np.asarray(label_ids, dtype=np.int64).reshape(-1)
   logits = np.asarray(logits, dtype=np.float64)
   if logits.ndim != 2:
@@ -62,7 +72,7 @@ def single_label_scores(label_ids: np.ndarray, logits: np.ndarray) -> dict[str, 
   n, num_labels = logits.shape
   _check_ids("label_ids", gold, n, num_labels)
   if n == 0 or num_labels == 0:
-    return dict.fromkeys(("accuracy", "top3", "top5", "macro_f1", "micro_f1"), 0.0)
+    return dict.fromkeys(("accuracy", *top_k_keys(num_labels), "macro_f1", "micro_f1"), 0.0)
   pred = logits.argmax(axis=1)
   ranks = _ranks(logits, gold)
   correct = pred == gold
@@ -73,8 +83,7 @@ def single_label_scores(label_ids: np.ndarray, logits: np.ndarray) -> dict[str, 
   micro, macro = _f1(tp, fp, fn)
   return {
       "accuracy": float(correct.mean()),
-      "top3": float((ranks < 3).mean()),
-      "top5": float((ranks < 5).mean()),
+      **{f"top{k}": float((ranks < k).mean()) for k in TOP_K if k < num_labels},
       "macro_f1": macro,
       "micro_f1": micro,
   }
@@ -92,16 +101,16 @@ def multi_label_scores(targets: np.ndarray, probs: np.ndarray, threshold: float 
 
   micro_f1 / macro_f1: of the labels with prob >= threshold. p_at_1 / p_at_3: gold labels among the k best
   ranked, divided by k, averaged over all examples (a row without gold labels scores 0). accuracy: subset
-  accuracy, the thresholded set equals the gold set (an empty gold row with no prediction is right). top3 / top5:
-  the main label (`main_label_ids`, the first gold label of each example, -1 when unknown) is among the k best;
-  without `main_label_ids`, any gold label among the k best counts.
+  accuracy, the thresholded set equals the gold set (an empty gold row with no prediction is right). top3 / top5
+  (only where k < L): the main label (`main_label_ids`, the first gold label of each example, -1 when unknown) is
+  among the k best; without `main_label_ids`, any gold label among the k best counts.
   """
   gold = np.asarray(targets) > 0
   probs = np.asarray(probs, dtype=np.float64)
   if gold.ndim != 2 or probs.shape != gold.shape:
     raise ValueError(f"probs {list(probs.shape)} and targets {list(gold.shape)} differ in shape")
   n, num_labels = gold.shape
-  keys = ("micro_f1", "macro_f1", "p_at_1", "p_at_3", "accuracy", "top3", "top5")
+  keys = ("micro_f1", "macro_f1", "p_at_1", "p_at_3", "accuracy", *top_k_keys(num_labels))
   if n == 0 or num_labels == 0:
     return dict.fromkeys(keys, 0.0)
   pred = probs >= threshold
@@ -118,10 +127,10 @@ def multi_label_scores(targets: np.ndarray, probs: np.ndarray, threshold: float 
     main = np.asarray(main_label_ids, dtype=np.int64).reshape(-1)
     _check_ids("main_label_ids", main, n, num_labels)
     ranks = _ranks(probs, main)
-    for k in (3, 5):
+    for k in (k for k in TOP_K if k < num_labels):
       scores[f"top{k}"] = float((ranks < k).mean())
   else:
-    for k in (3, 5):
+    for k in (k for k in TOP_K if k < num_labels):
       scores[f"top{k}"] = float(np.take_along_axis(gold, _top_k(probs, k), axis=1).any(axis=1).mean())
   return scores
 

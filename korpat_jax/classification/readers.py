@@ -1,8 +1,10 @@
 """Classification / sentence-pair data files -> `TextExample`s: TSV, JSONL, JSON; plain, gzip or zstd.
 
 Bad rows never raise: each is counted in a `DataReport` by reason with its `file:line` (`file:#index` for a JSON
-array) and reading goes on. A config mistake raises one-line `KorpatError` naming the file and the field: a missing
-file, an unknown extension, a TSV header without a required column, a field that no JSON object of the file has.
+array), kept there as a skipped row (prediction files write an error line in its place) and reading goes on. A
+config mistake raises one-line `KorpatError` naming the file and the field: a missing file, an unknown extension,
+a TSV header without a required column, a field that no JSON object of the file has; the message names the setting
+to change (`settings`: `--config.data.text_fields` while fine-tuning, `predict`'s own option when predicting).
 
 TSV quoting: a row is one line split on tabs, and quote characters are ordinary text (what `csv` does with
 `QUOTE_NONE` and no escape character). Patent text is full of `"` (상기 "제1 전극"), often unbalanced, and a
@@ -52,6 +54,15 @@ class RecordSpec:
   id_field: str
   label_parser: Callable[[str], str] | None
   separator: str | None
+  settings: Mapping[str, str] | None = None  # what a message tells to set, by key; default --config.data.KEY
+
+  def setting(self, key: str) -> str:
+    """How the message of a config mistake names the setting `key` (text_fields, label_field)."""
+    return self.setting_of(self.settings, key)
+
+  @staticmethod
+  def setting_of(settings: Mapping[str, str] | None, key: str) -> str:
+    return (settings or {}).get(key) or f"--config.data.{key}"
 
 
 def file_format(path: str) -> str:
@@ -72,24 +83,27 @@ def file_format(path: str) -> str:
 
 def read_examples(path: str, *, text_fields: Sequence[str], label_field: str | None, report: DataReport,
                   label_parser: Callable[[str], str] | None = None, id_field: str = "id",
-                  labelled: bool = True, multi_separator: str | None = ";") -> list[TextExample]:
+                  labelled: bool = True, multi_separator: str | None = ";",
+                  settings: Mapping[str, str] | None = None) -> list[TextExample]:
   """All usable examples of one file, in file order; `report.read` / `report.used` grow by this file's counts.
 
-  `labelled=False` (prediction) ignores `label_field` and gives `labels=None`.
+  `labelled=False` (prediction) ignores `label_field` and gives `labels=None`. `settings`: how messages name the
+  setting to change, by key (text_fields, label_field); default `--config.data.KEY`.
   """
   path = os.fspath(path)
   if isinstance(text_fields, str):
     text_fields = (text_fields,)
   if not text_fields:
-    raise KorpatError(f"{path}: no text fields given; set --config.data.text_fields")
+    raise KorpatError(f"{path}: no text fields given; set {RecordSpec.setting_of(settings, 'text_fields')}")
   if labelled and not label_field:
-    raise KorpatError(f"{path}: labelled examples need a label field; set --config.data.label_field")
+    raise KorpatError(f"{path}: labelled examples need a label field; set "
+                      f"{RecordSpec.setting_of(settings, 'label_field')}")
   if not os.path.exists(path):
     raise KorpatError(f"{path}: no such file")
   if os.path.isdir(path):
     raise KorpatError(f"{path}: a directory, not a data file")
   spec = RecordSpec(path, tuple(text_fields), label_field if labelled else None, id_field, label_parser,
-               multi_separator or None)
+                    multi_separator or None, settings)
   fmt = file_format(path)
   records = {"tsv": _tsv_records, "jsonl": _jsonl_records, "json": _json_records}[fmt](spec, report)
   examples: list[TextExample] = []
@@ -98,6 +112,7 @@ def read_examples(path: str, *, text_fields: Sequence[str], label_field: str | N
   for where, position, record in records:
     report.read += 1
     if record is None:   # the format reader has reported it
+      report.row_skipped(len(examples), str(position))
       continue
     seen += 1
     for field in missing:
@@ -106,6 +121,8 @@ def read_examples(path: str, *, text_fields: Sequence[str], label_field: str | N
     example = record_example(record, where, position, spec, report)
     if example is not None:
       examples.append(example)
+    else:
+      report.row_skipped(len(examples), _example_id(record, position, spec))
   if fmt != "tsv" and seen:
     _check_fields_exist(spec, missing, seen)
   report.used += len(examples)
@@ -117,7 +134,7 @@ def _check_fields_exist(spec: RecordSpec, missing: Mapping[str, int], seen: int)
   for field, count in missing.items():
     if count == seen:
       key = "label_field" if field == spec.label_field else "text_fields"
-      raise KorpatError(f"{spec.path}: no object has the field {field!r}; set --config.data.{key}")
+      raise KorpatError(f"{spec.path}: no object has the field {field!r}; set {spec.setting(key)}")
 
 
 # -- formats: (where, 0-based position, record or None when already reported) -----------------------------
@@ -177,10 +194,10 @@ def _check_header(spec: RecordSpec, header: Sequence[str]) -> None:
   for field in spec.text_fields:
     if field not in header:
       raise KorpatError(f"{spec.path}: no column {field!r} in the header (columns: {columns}); "
-                        f"set --config.data.text_fields")
+                        f"set {spec.setting('text_fields')}")
   if spec.label_field and spec.label_field not in header:
     raise KorpatError(f"{spec.path}: no column {spec.label_field!r} in the header (columns: {columns}); "
-                      f"set --config.data.label_field")
+                      f"set {spec.setting('label_field')}")
 
 
 def _jsonl_records(spec: RecordSpec, report: DataReport) -> Iterator[tuple[str, int, dict | None]]:

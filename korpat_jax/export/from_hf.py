@@ -5,6 +5,11 @@
   a task head's class (its HeadSpec, korpat_jax.model.heads) -> that head's tree + the task in model.json
 Subtrees that the HF model does not have (e.g. the generator of a discriminator-only import) are left out of the
 checkpoint; the trainer initialises them when it starts from it.
+
+The tokenizer: vocab.txt (with the MWP tokenizer's own files when `korpat-jax export` wrote the directory), else the
+WordPiece vocabulary of tokenizer.json (what transformers 5 saves instead of vocab.txt), written out as
+OUT/tokenizer/vocab.txt; a tokenizer.json of another kind stops the import in one line, and a directory with
+neither says that no tokenizer was recorded.
 """
 
 from __future__ import annotations
@@ -114,9 +119,9 @@ def import_hf(model_dir: str, out: str, generator_dir: Optional[str] = None,
     notes.append(f"ignored {len(ignored)} weights this model has no place for: {', '.join(ignored[:5])}"
                  + (" ..." if len(ignored) > 5 else ""))
 
-  tokenizer_dir = _copy_vocab(main.directory, out)
-  vocab_path = os.path.join(main.directory, hf_tokenizer.VOCAB_TXT)
-  special_ids = (hf_tokenizer.special_ids_from_vocab(hf_tokenizer.read_vocab(vocab_path)) if tokenizer_dir
+  vocab = _hf_vocab(main.directory, notes)  # before anything is written: a foreign tokenizer stops the import
+  tokenizer_dir = _copy_vocab(main.directory, out, vocab)
+  special_ids = (hf_tokenizer.special_ids_from_vocab(vocab) if tokenizer_dir
                  else {"pad": int(main.config.get("pad_token_id") or 0)})
   workdir_lib.write_model_info(out, cfg, tokenizer_dir, special_ids)
   if main.kind in HEADS:
@@ -240,13 +245,54 @@ def _check_tied_lm_head(model: HFModel) -> None:
                       f"project's generator ties them (tie_word_embeddings)")
 
 
-def _copy_vocab(model_dir: str, out: str) -> Optional[str]:
-  """OUT/tokenizer/vocab.txt, plus the MWP tokenizer's own files when the directory came from `korpat-jax export`
-  (so that the Mecab-ko user dictionary stays attached)."""
-  if not os.path.isfile(os.path.join(model_dir, hf_tokenizer.VOCAB_TXT)):
+TOKENIZER_JSON = "tokenizer.json"
+_FINETUNE_HINT = "fine-tune from it with --config.data.tokenizer_dir=DIR (a directory holding a WordPiece vocab.txt)"
+
+
+def _hf_vocab(model_dir: str, notes: list[str]) -> Optional[list[str]]:
+  """The vocabulary of an HF directory in id order: vocab.txt, else tokenizer.json's WordPiece vocab; None (with
+  a note) when it has neither. KorpatError for a tokenizer.json that is not a WordPiece this project can read."""
+  vocab_path = os.path.join(model_dir, hf_tokenizer.VOCAB_TXT)
+  if os.path.isfile(vocab_path):
+    return hf_tokenizer.read_vocab(vocab_path)
+  path = os.path.join(model_dir, TOKENIZER_JSON)
+  if not os.path.isfile(path):
+    notes.append(f"{model_dir}: no {hf_tokenizer.VOCAB_TXT} or {TOKENIZER_JSON}, so no tokenizer is recorded; "
+                 f"{_FINETUNE_HINT}")
+    return None
+  try:
+    with open(path, encoding="utf-8") as f:
+      model = json.load(f).get("model") or {}
+  except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
+    raise KorpatError(f"{path}: not a tokenizers JSON file ({type(e).__name__}); put the model's "
+                      f"{hf_tokenizer.VOCAB_TXT} beside config.json and import again") from None
+  kind, vocab = model.get("type"), model.get("vocab")
+  if kind != "WordPiece" or not isinstance(vocab, dict) or not vocab:
+    raise KorpatError(f"{path}: a {kind or 'unknown'} tokenizer, not WordPiece: korpat-jax reads a WordPiece "
+                      f"vocabulary only; put a WordPiece {hf_tokenizer.VOCAB_TXT} beside config.json, or import "
+                      f"without a tokenizer file and {_FINETUNE_HINT}")
+  prefix = model.get("continuing_subword_prefix", "##")
+  ids = sorted(vocab.values()) if all(isinstance(i, int) for i in vocab.values()) else None
+  if prefix != "##" or ids != list(range(len(vocab))):
+    what = (f"its continuing_subword_prefix is {prefix!r}, not '##'" if prefix != "##"
+            else "its vocab ids are not 0..N-1 without gaps")
+    raise KorpatError(f"{path}: {what}, which the WordPiece of korpat-jax cannot use; put a "
+                      f"{hf_tokenizer.VOCAB_TXT} beside config.json and import again")
+  notes.append(f"no {hf_tokenizer.VOCAB_TXT} in {model_dir}: the vocabulary ({len(vocab)} tokens) was read from "
+               f"{TOKENIZER_JSON}'s WordPiece model")
+  return sorted(vocab, key=vocab.__getitem__)
+
+
+def _copy_vocab(model_dir: str, out: str, vocab: Optional[list[str]]) -> Optional[str]:
+  """OUT/tokenizer/vocab.txt (copied, or written from tokenizer.json's `vocab`), plus the MWP tokenizer's own files
+  when the directory came from `korpat-jax export` (so that the Mecab-ko user dictionary stays attached)."""
+  if vocab is None:
     return None
   tokenizer_dir = files.join(out, "tokenizer")
   files.makedirs(tokenizer_dir)
+  if not os.path.isfile(os.path.join(model_dir, hf_tokenizer.VOCAB_TXT)):
+    files.write_text(files.join(tokenizer_dir, hf_tokenizer.VOCAB_TXT), "".join(f"{token}\n" for token in vocab))
+    return tokenizer_dir
   for name in (hf_tokenizer.VOCAB_TXT, "mwp_tokenizer.json", "user.dic"):
     if os.path.isfile(os.path.join(model_dir, name)):
       files.copy_file(os.path.join(model_dir, name), files.join(tokenizer_dir, name))

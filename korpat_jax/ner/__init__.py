@@ -7,13 +7,14 @@ long sentences are korpat_jax.finetune.windows, shared with sequence classificat
   labels = label_set(examples)
   enc = tok.encode(ex.text, add_special_tokens=False)
   alignment = token_tags(ex, enc.offsets, labels)        # .tags, and what they cannot represent
-  entities = decode_entities(ex.text, enc.offsets, predicted_token_tags)
+  char_tags = char_tags_from_tokens(ex.text, enc.offsets, predicted_token_tags)
+  entities = predicted_entities(ex, char_tags)                # what the metric scores (strict, whole units)
 """
 
 from __future__ import annotations
 
-from korpat_jax.ner.align import (Alignment, char_tags_from_tokens, decode_entities, entities_from_tags, token_tags,
-                                  unit_char_tags, unit_tags_from_chars)
+from korpat_jax.ner.align import (Alignment, char_tags_from_tokens, decode_entities, entities_from_tags,
+                                  predicted_entities, token_tags, unit_char_tags, unit_tags_from_chars)
 from korpat_jax.ner.metrics import char_macro_f1, entity_scores, extract_entities, ner_scores
 from korpat_jax.ner.readers import FORMATS, NerExample, detect_format, read_ner
 from korpat_jax.ner.tags import check_labels, entity_type, label_set, model_tags, normalize_tag
@@ -22,6 +23,6 @@ __all__ = [
     "NerExample", "read_ner", "detect_format", "FORMATS",
     "normalize_tag", "entity_type", "label_set", "check_labels", "model_tags",
     "Alignment", "token_tags", "unit_char_tags", "entities_from_tags", "decode_entities", "char_tags_from_tokens",
-    "unit_tags_from_chars",
+    "unit_tags_from_chars", "predicted_entities",
     "extract_entities", "entity_scores", "char_macro_f1", "ner_scores",
 ]

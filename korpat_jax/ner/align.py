@@ -3,9 +3,12 @@
 Gold to tokens: per-character tags are built from the units (a word's tag on its first character, I-T or O on
 the rest), then a token takes the tag of its first character (KLUE's rule). Tokens back to text: a token's first
 character gets its tag, its other characters continue it, and the characters between two tokens of one entity
-(spaces) continue it too; entities are then read leniently (an I-T that starts nothing starts an entity) so that
-no prediction is lost. Long sentences are cut into overlapping windows (korpat_jax.finetune.windows); each token
-is predicted from the window in which it is most central.
+(spaces) continue it too; a unit (a word, or a character of the char format) then takes the tag of its first
+character, and the predicted entities are read from the unit tags with the strict rule (`predicted_entities`):
+exactly the entities the metric scores, whole words for word-level input. (`decode_entities` reads the
+character tags leniently instead, cutting words where a sub-word token starts an entity.) Long sentences are cut
+into overlapping windows (korpat_jax.finetune.windows); each token is predicted from the window in which it is most
+central.
 """
 
 from __future__ import annotations
@@ -108,7 +111,9 @@ def char_tags_from_tokens(text: str, offsets: Offsets, token_tags: Sequence[str]
 
 
 def decode_entities(text: str, offsets: Offsets, token_tags: Sequence[str]) -> list[dict]:
-  """Predicted token tags -> [{"start", "end", "label"}] character spans of `text`, end exclusive, sorted."""
+  """Predicted token tags -> [{"start", "end", "label"}] character spans of `text`, end exclusive, sorted: the
+  character tags read with conlleval's default (lenient) rule, word boundaries ignored. Prediction files use
+  `predicted_entities` (what the metric scores) instead."""
   chars = char_tags_from_tokens(text, offsets, token_tags)
   found = extract_entities(chars, "default")
   return sorted(({"start": s, "end": e, "label": kind} for kind, s, e in found),
@@ -118,3 +123,10 @@ def decode_entities(text: str, offsets: Offsets, token_tags: Sequence[str]) -> l
 def unit_tags_from_chars(example: NerExample, char_tags: Sequence[str]) -> list[str]:
   """Predicted tag per unit: a word's tag is its first character's (for the char format: the identity)."""
   return [char_tags[s] if s < len(char_tags) else OUTSIDE for s, _ in example.spans]
+
+
+def predicted_entities(example: NerExample, char_tags: Sequence[str]) -> list[dict]:
+  """The predicted entities of one example as character spans of its text, end exclusive, sorted: the unit tags
+  (`unit_tags_from_chars`: a word's tag is its first character's) read with the strict rule, as `ner_scores`
+  scores them. Word-level input gives whole words; the char format gives what KLUE's entity metric scores."""
+  return entities_from_tags(example.spans, unit_tags_from_chars(example, char_tags))

@@ -12,7 +12,8 @@ Unlabelled files (`labelled=False`) may leave the tag column out: a char_bio lin
 (a line of one space is a space) and a conll line the word alone; tags are None.
 
 Bad input never raises mid-file: a malformed line or tag, invalid UTF-8 or an empty sentence skips that sentence,
-counted by reason with `file:line` in the `DataReport`.
+counted by reason with `file:line` in the `DataReport` and kept there as a skipped row (with the id it would have
+had), so that prediction files write an error line in its place.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def read_ner(path: str, fmt: str, report: DataReport, labelled: bool = True) -> 
       out.append(_example(str(path), index, block, fmt, labelled, report))
     except _Bad as bad:
       report.skip(bad.reason, f"{path}:{bad.line}", bad.detail)
+      report.row_skipped(len(out), _block_id(block, index))
   report.used += len(out)
   return out
 
@@ -143,9 +145,14 @@ def _decode(number: int, line: bytes) -> str:
     raise _Bad("invalid_utf8", number, f"byte {e.start}: {line[e.start:e.start + 4]!r}") from None
 
 
-def _example(path: str, index: int, block: _Block, fmt: str, labelled: bool, report: DataReport) -> NerExample:
+def _block_id(block: _Block, index: int) -> str:
+  """The file's own id of a sentence (KLUE's "## <id><TAB>..."), else its 0-based position among the sentences."""
   match = _ID_COMMENT.match(block.comment) if block.comment else None
-  ex_id = match.group(1) if match else str(index)
+  return match.group(1) if match else str(index)
+
+
+def _example(path: str, index: int, block: _Block, fmt: str, labelled: bool, report: DataReport) -> NerExample:
+  ex_id = _block_id(block, index)
   units: list[str] = []
   raw_tags: list[tuple[int, str]] = []
   for number, raw in block.data:
@@ -213,6 +220,7 @@ def _read_text(path: str, lines: list[bytes], report: DataReport) -> list[NerExa
         raise _Bad("empty_text", number, "only spaces")
     except _Bad as bad:
       report.skip(bad.reason, f"{path}:{bad.line}", bad.detail)
+      report.row_skipped(len(out), str(index - 1))
       continue
     out.append(NerExample(str(index - 1), text, [(i, i + 1) for i in range(len(text))], None, f"{path}:{number}"))
   report.used += len(out)

@@ -1,7 +1,8 @@
 """Read SQuAD v1.1 / KorQuAD 1.0 JSON: `data[].paragraphs[].{context, qas[].{id, question, answers[]}}`.
 
 Every question becomes one `QAExample`. Bad questions and answers are counted in the `DataReport` (with
-`file: data[i].paragraphs[j].qas[k]` and the question id) instead of stopping the file; only a file that is
+`file: data[i].paragraphs[j].qas[k]` and the question id; a skipped question is kept there as a skipped row, so
+that the prediction files name it) instead of stopping the file; only a file that is
 not JSON, or not SQuAD-shaped at the top, is a whole-file `KorpatError`.
 
 An answer is checked against its context: the text must occur at `answer_start`. Whitespace may differ (a
@@ -109,7 +110,17 @@ def examples_from_json(dataset: Any, report: DataReport, labelled: bool = True,
           seen.add(example.id)
           examples.append(example)
           report.used += 1
+        else:
+          report.row_skipped(len(examples), _question_id(qa))
   return examples
+
+
+def _question_id(qa: Any) -> str | None:
+  """A question's id as the file writes it, or None when it has none."""
+  qid = qa.get("id") if isinstance(qa, dict) else None
+  if isinstance(qid, int) and not isinstance(qid, bool):
+    return str(qid)
+  return qid if isinstance(qid, str) and qid else None
 
 
 def _example(qa: Any, context: Any, where: str, report: DataReport, labelled: bool,

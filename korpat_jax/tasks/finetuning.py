@@ -48,6 +48,12 @@ class FineTuningTask(Task):
   problem_type: Optional[str] = None  # HF's problem_type of the export, when the head records one
   predictions_file = "predictions.jsonl"
   console_keys = ("loss", "accuracy", "learning_rate")
+  # How a message about the input names the setting to change, by data key; `predict` names its own options.
+  setting_names: dict[str, str] = {}
+
+  def setting(self, key: str) -> str:
+    """The option a message tells to set for data key `key`: --config.data.KEY, or what `predict` takes."""
+    return self.setting_names.get(key) or f"--config.data.{key}"
 
   def __init__(self, config, workdir):
     super().__init__(config, workdir)
@@ -306,6 +312,36 @@ class FineTuningTask(Task):
     self.model = self.make_model(self._model_cfg)
     self._tx, self._schedule = make_optimizer(self.config.optimizer, 1, self._model_cfg.discriminator.num_layers)
 
+  def skipped_rows(self, split: str) -> list[dict[str, Any]]:
+    """The input rows of `split` that the reader left out (DataReport.skipped_rows), in input order."""
+    return self.splits[split].skipped_rows() if split in self.splits else []
+
+  def with_skipped_rows(self, split: str, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The prediction lines of `split`: `rows` (one per kept example, in input order) with an error line
+    {"id", "error", "where", "detail"} in the place of each input row the reader left out, so that there is one
+    line per input row."""
+    return interleave_skipped(rows, self.skipped_rows(split))
+
   def add_prediction_input(self, path: str, directory: str) -> None:
     """Features of an unlabelled file as the split "predict" (cached in `directory`)."""
     self.splits["predict"] = self.build_split("predict", path, labelled=False, directory=directory)
+
+
+def error_line(row: Mapping[str, Any]) -> dict[str, Any]:
+  """The prediction line of an input row the reader left out: its id (None when it has none), the reason, where."""
+  return {"id": row.get("id"), "error": row["error"], "where": row["where"], "detail": row.get("detail", "")}
+
+
+def interleave_skipped(rows: Sequence[dict[str, Any]], skipped: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+  """`rows` (kept examples in input order) with `error_line(s)` inserted before row `s["at"]` for each skipped
+  row `s` (in input order; `at` past the end: after the last row)."""
+  out: list[dict[str, Any]] = []
+  pending = sorted(skipped, key=lambda s: int(s["at"]))  # stable: rows skipped together keep their input order
+  k = 0
+  for index, row in enumerate(rows):
+    while k < len(pending) and int(pending[k]["at"]) <= index:
+      out.append(error_line(pending[k]))
+      k += 1
+    out.append(row)
+  out.extend(error_line(s) for s in pending[k:])
+  return out

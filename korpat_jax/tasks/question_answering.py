@@ -5,6 +5,11 @@ start/end pairs over every window of a question and cut the answer out of the or
 tokenizer's offsets (korpat_jax.qa.postprocess); scores are the official KorQuAD 1.0 EM/F1 (0-100) over every
 question of the eval file, as the official script would compute them on predictions.json: the gold set is taken
 from the file once, when its features are cached (a question the reader skipped still counts, as a miss).
+
+The prediction files name every question of the input: one the reader left out is "" in predictions.json (what
+the metric scored it as; the official script reads the same) when it has an id of its own, and
+{"error": reason, "where", "detail"} in nbest_predictions.json, under its id (under its place `file: data[i]...`
+when it has no id or repeats one).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from korpat_jax.finetune import features as features_lib
 from korpat_jax.finetune.report import DataReport
 from korpat_jax.model.heads import QUESTION_ANSWERING
 from korpat_jax.tasks.base import Batch, EvalResult
-from korpat_jax.tasks.finetuning import FineTuningTask
+from korpat_jax.tasks.finetuning import FineTuningTask, interleave_skipped
 from korpat_jax.tasks.losses import masked_cross_entropy
 
 SPAN_LABELS = list(QUESTION_ANSWERING.fixed_labels)
@@ -114,12 +119,38 @@ class QuestionAnsweringTask(FineTuningTask):
                                          max_answer_length=h.max_answer_length)
     gold = self.splits[split].info.get("gold") if labelled and split in self.splits else None
     scores = qa.score_questions(gold, predictions) if gold is not None else {}
+    predictions, nbest = with_skipped_questions(examples, predictions, nbest, self.skipped_rows(split))
 
     def write(directory: str) -> None:
       write_json(os.path.join(directory, self.predictions_file), predictions)
       write_json(os.path.join(directory, "nbest_predictions.json"), nbest)
 
     return EvalResult(scores, write=write)
+
+
+def with_skipped_questions(examples: Sequence[qa.QAExample], predictions: Mapping[str, str],
+                           nbest: Mapping[str, Any], skipped: Sequence[Mapping[str, Any]]
+                           ) -> tuple[dict[str, str], dict[str, Any]]:
+  """predictions {id: text} and nbest {id: [...]} in input order with the questions the reader left out: "" and
+  {"error", "where", "detail"} under their own id, or only the latter under their place when the id is missing or
+  belongs to a kept question."""
+  kept_ids = {e.id for e in examples}
+  rows = [{"id": e.id} for e in examples]
+  out_pred: dict[str, str] = {}
+  out_nbest: dict[str, Any] = {}
+  for row in interleave_skipped(rows, skipped):
+    if "error" not in row:
+      out_pred[row["id"]] = predictions[row["id"]]
+      out_nbest[row["id"]] = nbest[row["id"]]
+      continue
+    qid = row["id"]
+    error = {k: row[k] for k in ("error", "where", "detail")}
+    if qid and qid not in kept_ids and qid not in out_nbest:
+      out_pred[qid] = ""
+      out_nbest[qid] = error
+    else:
+      out_nbest[row["where"]] = error
+  return out_pred, out_nbest
 
 
 def _record(feature: qa.QAFeature) -> dict[str, Any]:

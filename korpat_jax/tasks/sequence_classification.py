@@ -17,6 +17,7 @@ import numpy as np
 
 from korpat_jax import classification as cls_lib
 from korpat_jax.config import require
+from korpat_jax.errors import ConfigError
 from korpat_jax.files import write_jsonl
 from korpat_jax.finetune import features as features_lib
 from korpat_jax.finetune.report import DataReport
@@ -62,9 +63,14 @@ class SequenceClassificationTask(FineTuningTask):
   def read(self, path: str, report: DataReport, labelled: bool) -> list[cls_lib.TextExample]:
     d = self.config.data
     parser = None if d.cpc_level == "none" else cls_lib.cpc_label_parser(d.cpc_level)
-    return cls_lib.read_examples(path, text_fields=self.text_fields, label_field=d.label_field if labelled else None,
-                                 report=report, label_parser=parser, id_field=d.id_field, labelled=labelled,
-                                 multi_separator=d.label_separator or None)
+    examples = cls_lib.read_examples(path, text_fields=self.text_fields,
+                                     label_field=d.label_field if labelled else None, report=report,
+                                     label_parser=parser, id_field=d.id_field, labelled=labelled,
+                                     multi_separator=d.label_separator or None,
+                                     settings={k: self.setting(k) for k in ("text_fields", "label_field")})
+    if parser is not None:
+      _check_cpc_labels(path, d.cpc_level, examples, report)
+    return examples
 
   def label_set(self, examples: Sequence[cls_lib.TextExample]) -> list[str]:
     if self.multi:
@@ -180,8 +186,9 @@ class SequenceClassificationTask(FineTuningTask):
                                             main_label_ids=np.array([g[0] for g in gold]))
       else:
         scores = cls_lib.single_label_scores(np.array([g[0] for g in gold]), logits)
+    lines = self.with_skipped_rows(split, rows)  # an error line in the place of each row the reader left out
     return EvalResult(scores, write=lambda directory: write_jsonl(os.path.join(directory, self.predictions_file),
-                                                                  rows))
+                                                                  lines))
 
   def _prediction(self, example_id: str, logits: np.ndarray) -> dict[str, Any]:
     probs = _sigmoid(logits) if self.multi else _softmax(logits)
@@ -191,6 +198,19 @@ class SequenceClassificationTask(FineTuningTask):
       chosen = [self.labels[i] for i in order if probs[i] >= self.config.head.multi_label_threshold]
       return {"id": example_id, "labels": chosen, "scores": top}
     return {"id": example_id, "label": self.labels[int(order[0])], "scores": top}
+
+
+def _check_cpc_labels(path: str, level: str, examples: Sequence[cls_lib.TextExample], report: DataReport) -> None:
+  """A file whose labels are mostly not CPC codes (as many rows dropped for it as kept) was read with the wrong
+  config.data.cpc_level: one line that says so, instead of a training set without labels."""
+  bad = report.skipped.get("unparseable_label", 0)
+  if bad and bad >= len(examples):
+    first = (report.examples("unparseable_label") or [""])[0]
+    if first.startswith(f"{path}:"):  # the path starts the message already
+      first = first[len(path) + 1:] if first[len(path) + 1:].startswith("#") else "line " + first[len(path) + 1:]
+    raise ConfigError(f"{path}: the labels of {bad} of {report.read} rows do not parse as CPC codes (e.g. {first}); "
+                      f"config.data.cpc_level={level} cuts CPC codes: for other labels set "
+                      "--config.data.cpc_level=none")
 
 
 def is_pair(config: Any) -> bool:

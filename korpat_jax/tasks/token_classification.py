@@ -3,7 +3,9 @@ variants ner, ner_conll).
 
 A token takes the label of its first character (KLUE's rule); sentences longer than the model are covered by
 overlapping windows (korpat_jax.finetune.windows) and each token is predicted from the window in which it is most
-central; predictions are decoded back to character spans of the original text (korpat_jax.ner).
+central; predictions are decoded back to character spans of the original text (korpat_jax.ner): the entities of
+W/eval/predictions.jsonl are the ones the metric scored (unit tags, strict rule; whole words for word-level
+input), and an input sentence the reader left out is a line {"id", "error", "where", "detail"} in its place.
 """
 
 from __future__ import annotations
@@ -110,15 +112,18 @@ class TokenClassificationTask(FineTuningTask):
         for position, window in enumerate(best_window(spans)):
           token_tags[position] = id2label[int(by_window[window][position - spans[window][0]])]
       char_tags = ner.char_tags_from_tokens(example.text, offsets, token_tags)
-      rows.append({"id": example.id, "text": example.text,
-                   "entities": ner.decode_entities(example.text, offsets, token_tags)})
+      unit_tags = ner.unit_tags_from_chars(example, char_tags)
+      # The entities the metric scores: the unit tags read with the strict rule, as character spans.
+      rows.append({"id": example.id, "text": example.text, "entities": ner.entities_from_tags(example.spans,
+                                                                                              unit_tags)})
       if labelled and example.tags is not None:
         gold_units.append(example.tags)
-        pred_units.append(ner.unit_tags_from_chars(example, char_tags))
+        pred_units.append(unit_tags)
         gold_chars.append(ner.unit_char_tags(example))
         pred_chars.append(char_tags)
         texts.append(example.text)
     scores = ner.ner_scores(gold_units, pred_units, gold_chars, pred_chars, self.labels, texts=texts) \
         if gold_units else {}
+    lines = self.with_skipped_rows(split, rows)
     return EvalResult(scores, write=lambda directory: write_jsonl(os.path.join(directory, self.predictions_file),
-                                                                  rows))
+                                                                  lines))

@@ -17,7 +17,9 @@ import hf_export_testlib as lib  # noqa: E402
 from korpat_jax.export import cli as export_cli  # noqa: E402
 from korpat_jax.export import import_cli  # noqa: E402
 from korpat_jax.export.to_hf import restore_params  # noqa: E402
+from korpat_jax import workdir as workdir_lib  # noqa: E402
 from korpat_jax.model.heads import task_model  # noqa: E402
+from korpat_jax.tokenizer import MWPTokenizer  # noqa: E402
 
 TOL = 1e-4
 
@@ -69,11 +71,13 @@ def test_export_files(pretrained):
     assert "Mecab-ko" in f.read()
   with open(os.path.join(directory, "tokenizer_config.json"), encoding="utf-8") as f:
     tokenizer_config = json.load(f)
-  assert tokenizer_config["do_lower_case"] is False and tokenizer_config["tokenizer_class"] == "BertTokenizer"
-  tokenizer = transformers.AutoTokenizer.from_pretrained(directory)
-  assert tokenizer.model_max_length == cfg.max_position_embeddings
-  tokens = tokenizer.tokenize("합성세제액 을 사용 한다 .")
-  assert tokens == ["합성", "##세제", "##액", "을", "사용", "한다", "."]
+  # Raw text goes through Mecab-ko in the shipped remote code (tests/export/test_export_pipelines.py has the rest).
+  assert tokenizer_config["tokenizer_class"] == "KorpatMWPTokenizer"
+  tokenizer = transformers.AutoTokenizer.from_pretrained(directory, trust_remote_code=True)
+  assert tokenizer.model_max_length == cfg.max_position_embeddings  # no run config.json: the model's positions
+  text = "합성세제액을 사용한다."
+  mwp = MWPTokenizer.load(workdir_lib.read_model_info(pretrained[2])[1])
+  assert tokenizer.tokenize(text) == mwp.tokenize(text) and tokenizer(text)["input_ids"] == mwp.encode(text).ids
   encoded = tokenizer("특허 청구 항")["input_ids"]
   assert encoded[0] == lib.SPECIAL_IDS["cls"] and encoded[-1] == lib.SPECIAL_IDS["sep"]
   assert lib.SPECIAL_IDS["unk"] not in encoded
@@ -90,9 +94,9 @@ def test_tokenizer_files_from_a_foreign_vocab(tmp_path):
   out.mkdir()
   special_ids = {"pad": 0, "unk": 2, "cls": 3, "sep": 4, "mask": 5}
   assert write_tokenizer_files(str(source), str(out), special_ids, 64) is None
-  tokenizer = transformers.AutoTokenizer.from_pretrained(str(out))
+  tokenizer = transformers.AutoTokenizer.from_pretrained(str(out), trust_remote_code=True)
   assert tokenizer.model_max_length == 64 and tokenizer.unk_token_id == 2
-  assert tokenizer("합성세제액 을 ABC")["input_ids"] == [3, 6, 7, 8, 9, 2, 4]
+  assert tokenizer("특허 청구항 ABC")["input_ids"] == [3, 13, 14, 15, 2, 4]  # Mecab-ko: 특허 청구 항 ABC
 
 
 def test_round_trip_pretrainer(pretrained, tmp_path):

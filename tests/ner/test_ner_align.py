@@ -80,3 +80,28 @@ def test_klue_dev_round_trip(shared_data, demo_tok):
   assert failed == reported
   assert failed < 0.05 * len(examples)
   assert kept / entities > 0.95
+
+
+def test_predicted_entities_are_whole_words_read_with_the_strict_rule():
+  # The case: gold 모바일 (0-3). Sub-word tokens 모바|일 and the later words predicted B-PS, I-OG, ...: the
+  # lenient character reading cut the word (모바 0-2, 일 경포여중 1188 2-13); the metric scores the word tags.
+  from korpat_jax.ner import char_tags_from_tokens, decode_entities, predicted_entities
+  from korpat_jax.ner.metrics import extract_entities
+  words = ["모바일", "경포여중", "1188"]
+  text = " ".join(words)
+  example = NerExample("0", text, [(0, 3), (4, 8), (9, 13)], ["B-OG", "O", "O"], "x")
+  offsets = [(0, 2), (2, 3), (4, 6), (6, 8), (9, 13)]
+  chars = char_tags_from_tokens(text, offsets, ["B-PS", "I-OG", "I-OG", "I-OG", "I-OG"])
+  assert decode_entities(text, offsets, ["B-PS", "I-OG", "I-OG", "I-OG", "I-OG"]) == [
+      {"start": 0, "end": 2, "label": "PS"}, {"start": 2, "end": 13, "label": "OG"}]
+  assert predicted_entities(example, chars) == [{"start": 0, "end": 3, "label": "PS"}]  # strict: I-OG starts nothing
+  unit_tags = [chars[s] for s, _ in example.spans]
+  assert {(e["label"], e["start"], e["end"]) for e in predicted_entities(example, chars)} == {
+      (kind, example.spans[s][0], example.spans[e - 1][1]) for kind, s, e in extract_entities(unit_tags, "strict")}
+  # A word predicted from a later sub-word is still the whole word; the char format maps one unit per character.
+  chars = char_tags_from_tokens(text, offsets, ["O", "O", "B-LC", "I-LC", "O"])
+  assert predicted_entities(example, chars) == [{"start": 4, "end": 8, "label": "LC"}]
+  klue = NerExample("1", "경찰 박씨", [(i, i + 1) for i in range(5)], None, "x")
+  chars = char_tags_from_tokens(klue.text, [(0, 2), (3, 4), (4, 5)], ["B-OG", "B-PS", "O"])
+  assert predicted_entities(klue, chars) == [{"start": 0, "end": 2, "label": "OG"}, {"start": 3, "end": 4,
+                                                                                       "label": "PS"}]

@@ -81,3 +81,35 @@ def test_export_gives_equal_start_end_logits(qa_run, tmp_path):
     out = hf(input_ids=torch.tensor(ids, dtype=torch.long), token_type_ids=torch.tensor(types, dtype=torch.long))
   np.testing.assert_allclose(np.asarray(start), out.start_logits.numpy(), atol=1e-4)
   np.testing.assert_allclose(np.asarray(end), out.end_logits.numpy(), atol=1e-4)
+
+
+def test_skipped_questions_are_named_in_both_prediction_files():
+  from korpat_jax.qa import QAExample
+  from korpat_jax.tasks.question_answering import with_skipped_questions
+  examples = [QAExample("q1", "?", "c", [], "f: q1"), QAExample("q5", "?", "c", [], "f: q5")]
+  skipped = [{"at": 1, "id": "q2", "where": "f: qas[1]", "error": "empty_question", "detail": "id q2"},
+             {"at": 1, "id": None, "where": "f: qas[2]", "error": "malformed", "detail": "no question \"id\""},
+             {"at": 1, "id": "q1", "where": "f: qas[3]", "error": "duplicate_id", "detail": "id q1"}]
+  predictions, nbest = with_skipped_questions(examples, {"q1": "a", "q5": "b"},
+                                              {"q1": [{"text": "a"}], "q5": [{"text": "b"}]}, skipped)
+  assert list(predictions.items()) == [("q1", "a"), ("q2", ""), ("q5", "b")]  # "": what the metric scored
+  assert list(nbest) == ["q1", "q2", "f: qas[2]", "f: qas[3]", "q5"]           # in input order
+  assert nbest["q2"] == {"error": "empty_question", "where": "f: qas[1]", "detail": "id q2"}
+  assert nbest["q1"] == [{"text": "a"}] and nbest["f: qas[3]"]["error"] == "duplicate_id"
+
+
+def test_predict_names_the_questions_it_cannot_read(qa_run, korquad_split, tmp_path):
+  from korpat_jax.finetune.predict import predict
+  dataset = json.load(open(korquad_split / "eval.json"))
+  paragraph = dataset["data"][0]["paragraphs"][0]
+  first = paragraph["qas"][0]["id"]
+  paragraph["qas"].insert(1, {"id": "empty-question", "question": "  "})
+  paragraph["qas"].insert(2, {"question": "id가 없는 질문"})
+  (tmp_path / "questions.json").write_text(json.dumps(dataset, ensure_ascii=False), encoding="utf-8")
+  predict(str(qa_run), str(tmp_path / "questions.json"), str(tmp_path / "predictions.json"))
+  predictions = json.load(open(tmp_path / "predictions.json"))
+  ids = [qa["id"] for a in dataset["data"] for p in a["paragraphs"] for qa in p["qas"] if "id" in qa]
+  assert list(predictions) == ids and predictions["empty-question"] == ""  # every question, in input order
+  expected = json.load(open(qa_run / "eval" / "predictions.json"))
+  assert {k: v for k, v in predictions.items() if k != "empty-question"} == expected
+  assert list(predictions)[0] == first

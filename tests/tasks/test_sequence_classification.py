@@ -12,6 +12,7 @@ from helpers import DEMO_SETS, finetune_config
 from korpat_jax.train import train
 
 CLASSIFICATION_KEYS = {"step", "main", "accuracy", "top3", "top5", "macro_f1", "micro_f1"}
+PAIR_KEYS = CLASSIFICATION_KEYS - {"top3", "top5"}  # 3 labels: every label is in the top 3 and top 5
 
 
 def _run(pretrained, workdir, variant, train_file, eval_file, **overrides):
@@ -41,8 +42,9 @@ def pair_run(pretrained, tmp_path_factory):
 
 def test_pair_run_writes_metrics_and_predictions_in_input_order(pair_run):
   workdir, metrics = pair_run
-  assert CLASSIFICATION_KEYS <= set(metrics) and metrics["main"] == "accuracy"
-  assert all(0.0 <= metrics[k] <= 1.0 for k in CLASSIFICATION_KEYS - {"step", "main"})
+  assert PAIR_KEYS <= set(metrics) and metrics["main"] == "accuracy"
+  assert "top3" not in metrics and "top5" not in metrics  # they would say 1 with 3 labels
+  assert all(0.0 <= metrics[k] <= 1.0 for k in PAIR_KEYS - {"step", "main"})
   predictions = _predictions(workdir)
   assert [p["id"] for p in predictions] == _tsv_column(DEMO_SETS / "pair_eval.tsv", "id")
   labels = {"entailment", "neutral", "contradiction"}
@@ -145,3 +147,67 @@ def test_sentence_pairs_are_chosen_by_data_pair():
   saved = finetune_config("pair_tiny").to_dict()
   del saved["data"]["pair"]  # the config.json of a run directory written before data.pair
   assert is_pair(ml_collections.ConfigDict(saved))
+
+
+def test_labels_that_are_not_cpc_codes_stop_with_one_line_naming_cpc_level_none(tmp_path):
+  from korpat_jax.errors import ConfigError
+  from korpat_jax.finetune.report import DataReport
+  from korpat_jax.tasks import make_task
+  path = tmp_path / "sentiment.tsv"
+  path.write_text("id\ttext\tlabel\n" + "".join(f"{i}\t문장 {i}\t{'positive' if i % 2 else 'negative'}\n"
+                                                 for i in range(6)), encoding="utf-8")
+  task = make_task(finetune_config("cpc_tiny", **{"data.train": str(path)}), str(tmp_path / "w"))
+  with pytest.raises(ConfigError) as raised:
+    task.read(str(path), DataReport(), labelled=True)
+  message = str(raised.value)
+  assert "\n" not in message and message.startswith(f"{path}: the labels of 6 of 6 rows do not parse as CPC codes")
+  assert "config.data.cpc_level=subclass" in message and "--config.data.cpc_level=none" in message
+  assert "'negative'" in message  # the first label that did not parse
+  task = make_task(finetune_config("cpc_tiny", **{"data.train": str(path), "data.cpc_level": "none"}),
+                   str(tmp_path / "w"))
+  assert {e.labels[0] for e in task.read(str(path), DataReport(), labelled=True)} == {"positive", "negative"}
+  # A CPC file with a few bad codes still reads (they are skipped rows, counted in the report).
+  cpc = tmp_path / "cpc.tsv"
+  cpc.write_text("id\ttext\tlabel\n0\t가\tH01L 21/02\n1\t나\tG06F 3/01\n2\t다\tpositive\n", encoding="utf-8")
+  task = make_task(finetune_config("cpc_tiny", **{"data.train": str(cpc)}), str(tmp_path / "w"))
+  report = DataReport()
+  assert [e.labels[0] for e in task.read(str(cpc), report, labelled=True)] == ["H01L", "G06F"]
+  assert report.skipped["unparseable_label"] == 1
+
+
+def _pair_rows(header, rows):
+  return "\n".join(["\t".join(header)] + ["\t".join(r) for r in rows]) + "\n"
+
+
+def test_predict_writes_an_error_line_for_each_row_it_cannot_read(pair_run, tmp_path):
+  from korpat_jax.finetune.predict import predict
+  workdir, _ = pair_run
+  rows = [("p1", "문장 하나", "문장 둘"), ("p2", "", ""), ("p3", "셋", "넷", "여분"), ("p4", "다섯", "여섯")]
+  (tmp_path / "new.tsv").write_text(_pair_rows(("id", "sentence1", "sentence2"), rows), encoding="utf-8")
+  out = tmp_path / "out.jsonl"
+  assert predict(str(workdir), str(tmp_path / "new.tsv"), str(out)) == 2
+  lines = [json.loads(line) for line in open(out, encoding="utf-8")]
+  assert [line["id"] for line in lines] == ["p1", "p2", "2", "p4"]  # one line per input row, in input order
+  assert [line.get("error") for line in lines] == [None, "empty_text", "malformed_row", None]
+  assert lines[2]["where"] == f"{tmp_path / 'new.tsv'}:4" and "4 columns" in lines[2]["detail"]
+  assert "label" in lines[0] and "label" not in lines[1]
+
+
+def test_predict_on_other_column_names_names_its_own_option(pair_run, tmp_path, capsys):
+  from korpat_jax import cli
+  workdir, _ = pair_run
+  rows = [("p1", "문장 하나", "문장 둘"), ("p2", "셋", "넷")]
+  (tmp_path / "new.tsv").write_text(_pair_rows(("key", "premise", "hypothesis"), rows), encoding="utf-8")
+  capsys.readouterr()
+  argv = ["predict", "--workdir", str(workdir), "--input", str(tmp_path / "new.tsv"), "--output",
+          str(tmp_path / "out.jsonl")]
+  assert cli.main(argv) == 2
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert len(lines) == 1, lines
+  assert "no column 'sentence1'" in lines[0] and "--text-fields" in lines[0] and "--config." not in lines[0]
+  assert "sentence1,sentence2" in lines[0]  # the run's names, in the order to give them
+  assert cli.main(argv + ["--text-fields", "premise"]) == 2
+  assert "1 fields, the run was trained on 2" in capsys.readouterr().err
+  assert cli.main(argv + ["--text-fields", "premise,hypothesis", "--id-field", "key"]) == 0
+  lines = [json.loads(line) for line in open(tmp_path / "out.jsonl", encoding="utf-8")]
+  assert [line["id"] for line in lines] == ["p1", "p2"]

@@ -156,3 +156,145 @@ def test_a_checkpoint_without_its_data_iterator_is_moved_aside(demo_ner_run, tmp
     train(config, str(workdir))
   assert "'data' item is missing" in caplog.text and (workdir / "checkpoints" / "_broken" / "40").is_dir()
   assert (workdir / "checkpoints" / "40" / "data").is_dir()  # retrained from step 20 and saved again
+
+
+# -- outputs that agree with their scores ---------------------------------------------------------------------
+
+
+def _strict_spans(units, tags):
+  """Gold entities of one sentence read by hand (IOB2, strict): {(label, start char, end char)}."""
+  found, open_ = set(), None
+  for (start, end), tag in list(zip(units, tags)) + [((None, None), "O")]:
+    if open_ and tag == f"I-{open_[0]}":
+      open_ = (open_[0], open_[1], end)
+      continue
+    if open_:
+      found.add(open_)
+    open_ = (tag[2:], start, end) if tag.startswith("B-") else None
+  return found
+
+
+def _klue_gold(path):
+  """id -> gold entities of a KLUE char-format file (one character + tag a line)."""
+  gold = {}
+  for block in open(path, encoding="utf-8").read().split("\n\n"):
+    lines = [l for l in block.split("\n") if l]
+    ids = [l.split("\t")[0][3:] for l in lines if l.startswith("## klue-ner")]
+    data = [l.split("\t") for l in lines if not l.startswith("## ")]
+    if data:
+      gold[ids[0]] = _strict_spans([(i, i + 1) for i in range(len(data))], [tag for _, tag in data])
+  return gold
+
+
+def _conll_gold(path):
+  """position -> (text, gold entities, word spans) of a word-level CoNLL file (one word + tag a line)."""
+  gold = {}
+  for index, block in enumerate(b for b in open(path, encoding="utf-8").read().split("\n\n") if b.strip()):
+    words, tags = zip(*(line.split(" ") for line in block.strip().split("\n")))
+    spans, at = [], 0
+    for word in words:
+      spans.append((at, at + len(word)))
+      at += len(word) + 1
+    gold[str(index)] = (" ".join(words), _strict_spans(spans, tags), spans)
+  return gold
+
+
+def _f1_of(predictions, gold):
+  """Micro F1 of the predictions file's entities against the gold entities, by (sentence id, label, start, end)."""
+  predicted = {(p["id"], e["label"], e["start"], e["end"]) for p in predictions if "error" not in p
+               for e in p["entities"]}
+  expected = {(i, *entity) for i, entities in gold.items() for entity in entities}
+  tp = len(predicted & expected)
+  precision, recall = tp / max(len(predicted), 1), tp / max(len(expected), 1)
+  return (2 * precision * recall / (precision + recall) if tp else 0.0), len(predicted), len(expected)
+
+
+@pytest.fixture(scope="module")
+def barely_trained_ner_run(pretrained, tmp_path_factory):
+  """Two steps from the pretrained encoder: the head is still near its init, so the predictions are many entities
+  of every kind, B- and I- mixed (what the strict and lenient rules read differently), not the all-O of a model
+  that learnt the majority tag."""
+  workdir = tmp_path_factory.mktemp("ner_2steps")
+  eval_file = DEMO_SETS / "ner_eval.tsv"
+  train(_ner_config(pretrained, eval_file, eval_file, **{"data.test": str(eval_file), "train.num_steps": 2,
+                                                         "train.eval_every": 2}), str(workdir))
+  return workdir
+
+
+def test_char_level_predictions_are_what_the_metric_scored(barely_trained_ner_run):
+  gold = _klue_gold(DEMO_SETS / "ner_eval.tsv")
+  for split in ("eval", "test"):
+    metrics = json.load(open(barely_trained_ner_run / split / "metrics.json"))
+    predictions = _lines(barely_trained_ner_run / split / "predictions.jsonl")
+    assert [p["id"] for p in predictions] == list(gold)  # one line per sentence, in input order
+    f1, n_predicted, n_gold = _f1_of(predictions, gold)
+    assert n_gold > 0 and n_predicted > 0, (n_predicted, n_gold)
+    assert f1 == pytest.approx(metrics["f1"], abs=1e-12), (split, f1, metrics["f1"])
+
+
+def _to_conll(source, target):
+  """A KLUE char-format file as word-level CoNLL: words split at spaces, a word's tag is its first character's."""
+  out = []
+  for block in open(source, encoding="utf-8").read().split("\n\n"):
+    data = [l.split("\t") for l in block.split("\n") if l and not l.startswith("## ")]
+    if not data:
+      continue
+    words, word = [], None
+    for char, tag in data:
+      if char == " ":
+        word = None
+        continue
+      if word is None:
+        word = [char, tag]
+        words.append(word)
+      else:
+        word[0] += char
+    out.append("\n".join(f"{w} {t}" for w, t in words))
+  target.write_text("\n\n".join(out) + "\n", encoding="utf-8")
+  return target
+
+
+@pytest.fixture(scope="module")
+def conll_ner_run(pretrained, tmp_path_factory):
+  """Word-level CoNLL made from the demo set, two steps (see barely_trained_ner_run): sub-word tokens of one word
+  get different tags, which the predictions file must not turn into cut words."""
+  root = tmp_path_factory.mktemp("ner_conll")
+  eval_file = _to_conll(DEMO_SETS / "ner_eval.tsv", root / "eval.conll")
+  workdir = root / "run"
+  train(finetune_config("ner_conll_tiny", **{"init_from": str(pretrained), "data.train": str(eval_file),
+                                             "data.eval": str(eval_file), "train.num_steps": 2,
+                                             "train.eval_every": 2}), str(workdir))
+  return workdir, eval_file
+
+
+def test_word_level_predictions_are_whole_words_and_what_the_metric_scored(conll_ner_run):
+  workdir, eval_file = conll_ner_run
+  metrics = json.load(open(workdir / "eval" / "metrics.json"))
+  predictions = _lines(workdir / "eval" / "predictions.jsonl")
+  gold = _conll_gold(eval_file)
+  assert [p["id"] for p in predictions] == list(gold)  # one line per sentence, in input order
+  for p in predictions:
+    text, _, spans = gold[p["id"]]
+    starts, ends = {s for s, _ in spans}, {e for _, e in spans}
+    assert p["text"] == text
+    for e in p["entities"]:
+      assert e["start"] in starts and e["end"] in ends, (p["id"], e, text)  # whole words, never cut
+  f1, n_predicted, n_gold = _f1_of(predictions, {i: entities for i, (_, entities, _) in gold.items()})
+  assert n_gold > 0 and n_predicted > 0, (n_predicted, n_gold)
+  assert f1 == pytest.approx(metrics["f1"], abs=1e-12), (f1, metrics["f1"])
+
+
+def test_predict_writes_an_error_line_for_each_sentence_it_cannot_read(demo_ner_run, tmp_path):
+  from korpat_jax.finetune.predict import predict
+  blocks = [b for b in open(DEMO_SETS / "ner_eval.tsv", encoding="utf-8").read().split("\n\n") if b.strip()][:4]
+  unlabelled = ["\n".join(l if l.startswith("## ") else l.split("\t")[0] for l in b.split("\n") if l)
+                for b in blocks]
+  unlabelled.insert(2, "## bad-sentence\tx\n두 글자\n")  # a line of more than one character: malformed
+  (tmp_path / "new.tsv").write_text("\n\n".join(unlabelled) + "\n", encoding="utf-8")
+  out = tmp_path / "predictions.jsonl"
+  assert predict(str(demo_ner_run), str(tmp_path / "new.tsv"), str(out)) == 4
+  lines = _lines(out)
+  assert len(lines) == 5 and [line["id"] for line in lines][2] == "bad-sentence"
+  assert lines[2]["error"] == "malformed_line" and "entities" not in lines[2]
+  assert lines[2]["where"].startswith(f"{tmp_path / 'new.tsv'}:") and "one character" in lines[2]["detail"]
+  assert all("entities" in line for i, line in enumerate(lines) if i != 2)
