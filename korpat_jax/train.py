@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional, Sequence
 import jax
 import ml_collections
 
-from korpat_jax import distributed, files, input_pipeline, profiling, sharding, workdir as workdir_lib
+from korpat_jax import distributed, files, input_pipeline, profiling, run_lock, sharding, workdir as workdir_lib
 from korpat_jax.checkpoint import Checkpointer
 from korpat_jax.evaluation import BestEval, Evaluator
 from korpat_jax.hooks import Hooks, StepInfo
@@ -44,11 +44,20 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task] 
   """Runs (or resumes) the config's task (or `task`), with `hooks` (korpat_jax.hooks) every N steps and at the
   end; returns the last logged train metrics."""
   workdir = files.resolve(workdir)
-  hooks = hooks if hooks is not None else Hooks()
   hlo_dir = files.Mirror(files.join(workdir, "hlo")) if config.profile.dump_hlo else None
   if hlo_dir is not None:
     profiling.enable_hlo_dump(hlo_dir.local)
   distributed.initialize(config.distributed)
+  with run_lock.hold(workdir, _command(config), enabled=jax.process_index() == 0):  # one run per workdir
+    return _train(config, workdir, task, hooks if hooks is not None else Hooks(), hlo_dir)
+
+
+def _command(config: ml_collections.ConfigDict) -> str:
+  return "pretrain" if "objective" in config else "finetune"
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task], hooks: Hooks,
+           hlo_dir: Optional[files.Mirror]) -> dict[str, float]:
   task = task or make_task(config, workdir)
   task.validate(jax.device_count())
 

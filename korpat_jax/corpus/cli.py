@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Sequence
 
+from korpat_jax import run_lock
 from korpat_jax.corpus.cleaning import CleanConfig
 from korpat_jax.corpus.examples import PackingConfig
 from korpat_jax.corpus.pipeline import PrepConfig
@@ -119,6 +120,14 @@ def main(argv: Sequence[str]) -> int:
     raise KorpatError(f"--encoding {args.encoding}: unknown encoding") from None
   files = expand_corpus(args.corpus)
   factory = MWPTokenizerFactory(os.path.abspath(args.tokenizer))
+  with run_lock.hold(args.out, "prepare"):  # one prepare per --out
+    manifest = _run(args, files, config, factory, beam_args)
+  _print_summary(manifest, args.out)
+  return 0
+
+
+def _run(args: argparse.Namespace, files: list[str], config: PrepConfig, factory: MWPTokenizerFactory,
+         beam_args: list[str]) -> dict:
   if args.runner == "beam":
     try:
       from korpat_jax.corpus.beam import run_beam  # pylint: disable=import-outside-toplevel
@@ -131,8 +140,7 @@ def main(argv: Sequence[str]) -> int:
     from korpat_jax.corpus.local import run_local  # pylint: disable=import-outside-toplevel
     manifest = run_local(files, config, factory, args.out, workers=args.workers, overwrite=args.overwrite,
                          quiet=args.quiet)
-  _print_summary(manifest, args.out)
-  return 0
+  return manifest
 
 
 def _print_summary(manifest: dict, out_dir: str) -> None:
