@@ -72,6 +72,7 @@ def get_config(arg: str = "ner") -> ml_collections.ConfigDict:
       cpc_level="subclass",         # section | class | subclass | group | subgroup | none (any label set)
       long_text="head",             # head | head_tail | windows (logits averaged over overlapping windows)
       window_stride=-1,             # NER and long_text=windows: tokens between window starts (-1: half a window)
+      max_skipped_fraction=0.05,    # more of a split's examples left out (bad tags, labels, rows) stops the run
       worker_count=0, prefetch=2,
   )
   c.optimizer = dict(learning_rate=1e-4, layerwise_lr_decay=0.8, weight_decay=0.01, warmup_fraction=0.1,

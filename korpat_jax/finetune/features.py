@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Protocol, Sequence
 
@@ -32,6 +33,7 @@ from array_record.python import array_record_module
 
 from korpat_jax.config import require
 from korpat_jax.datasets import source as source_lib
+from korpat_jax.errors import KorpatError
 from korpat_jax.files import write_json
 from korpat_jax.finetune.report import DataReport
 from korpat_jax.input_pipeline import ShardReader
@@ -41,7 +43,8 @@ log = logging.getLogger("korpat_jax")
 
 FORMAT = "korpat-finetune-features/1"
 # data.* keys that say where things lie or how they are read, not what the features are
-_NOT_FEATURE_DATA_KEYS = (*source_lib.SPLITS, *source_lib.LOCATION_KEYS, "worker_count", "prefetch")
+_NOT_FEATURE_DATA_KEYS = (*source_lib.SPLITS, *source_lib.LOCATION_KEYS, "worker_count", "prefetch",
+                          "max_skipped_fraction")
 Features = Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]  # (example metadata, its features) in input order
 FEATURE_INDEX = "feature_index"  # added by the decoder: the feature's position in its split, -1 for padding rows
 
@@ -174,9 +177,12 @@ def build_split(featurizer: Featurizer, split: str, source: source_lib.Input, *,
 
   `labels`: the training label set (for "train": the configured one, or None to read it from the examples). The
   split's info holds the label set it was made with ("labels") and its data report ("report")."""
+  # Labelled splits only: `predict` writes an error line for each row it leaves out instead.
+  limit = float(featurizer.config.data.get("max_skipped_fraction", DEFAULT_MAX_SKIPPED_FRACTION)) if labelled else 1.0
   cached = open_split(directory, split, fingerprint)
   if cached is not None:
     log.info("%s: %d features of %s from the cache in %s", split, cached.num_features, source, directory)
+    check_skipped(cached.info.get("report") or {}, limit, split, source)
     return cached
   report = DataReport(f"{split} ({source})")
   examples = source.examples(featurizer.config, report) if isinstance(source, source_lib.TfdsSplit) \
@@ -192,7 +198,27 @@ def build_split(featurizer: Featurizer, split: str, source: source_lib.Input, *,
                                      **featurizer.scoring_info(split, source, examples, labelled)},
                       skipped_rows=report.skipped_rows)
   report.log_summary()
+  check_skipped(report.to_dict(), limit, split, source)
   return built
+
+
+DEFAULT_MAX_SKIPPED_FRACTION = 0.05
+
+
+def check_skipped(report: Mapping[str, Any], limit: float, split: str, source: Any) -> None:
+  """Stops before training when more than `limit` of a split's examples were left out: a file whose tags or labels
+  mostly failed to parse would otherwise train (and score) on what little is left. One line: counts by reason and
+  the first places, and the key that accepts more."""
+  read = int(report.get("read", 0))
+  skipped = {reason: int(v.get("count", 0)) for reason, v in (report.get("skipped") or {}).items()}
+  total = sum(skipped.values())
+  if not read or total <= limit * read:
+    return
+  reasons = ", ".join(f"{n} x {reason} (e.g. {(report['skipped'][reason].get('examples') or ['?'])[0]})"
+                      for reason, n in sorted(skipped.items(), key=lambda kv: -kv[1]))
+  raise KorpatError(f"{split} ({source}): {total} of {read} examples skipped ({total / read:.0%}, more than "
+                    f"config.data.max_skipped_fraction={limit:g}): {reasons}; fix the input, or accept it with "
+                    f"--config.data.max_skipped_fraction={min(1.0, math.ceil(100 * total / read) / 100):g}")
 
 
 class PadAndStack(grain.transforms.Map):

@@ -132,6 +132,9 @@ class FineTuningTask(Task):
               "copy it to a local disk first")
       require(not path or os.path.isfile(files.resolve(path)), f"config.data.{split}={path}: no such file")
     require_finite(c, ("optimizer", "head"))
+    skip = c.data.get("max_skipped_fraction", 0.05)
+    require(isinstance(skip, (int, float)) and 0 <= skip <= 1,
+            f"config.data.max_skipped_fraction={skip}: must be a fraction in [0, 1]")
     for key in ("learning_rate", "weight_decay", "layerwise_lr_decay", "warmup_fraction"):
       require(c.optimizer[key] >= 0, f"config.optimizer.{key}={c.optimizer[key]}: must be >= 0")
     require(o.learning_rate > 0, f"config.optimizer.learning_rate={o.learning_rate}: must be > 0")

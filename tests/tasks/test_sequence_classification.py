@@ -132,7 +132,7 @@ def test_bad_rows_are_counted_not_fatal(pretrained, tmp_path):
   (tmp_path / "train.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
   (tmp_path / "train.tsv").open("ab").write(b"f\t\xff\xfe\t\xc3\tyes\n")
   _run(pretrained, tmp_path / "run", "pair_tiny", tmp_path / "train.tsv", tmp_path / "train.tsv",
-       **{"train.num_steps": 2, "train.eval_every": 2})
+       **{"train.num_steps": 2, "train.eval_every": 2, "data.max_skipped_fraction": 1.0})  # 3 of 6 rows bad
   report = json.load(open(tmp_path / "run" / "data_report.json"))["train"]
   assert report["read"] == report["used"] + sum(r["count"] for r in report["skipped"].values())
   assert set(report["skipped"]) == {"empty_text", "malformed_row", "invalid_utf8"}
