@@ -149,7 +149,8 @@ class RunLock:
     except FileNotFoundError:
       return
     try:
-      moved = json.loads(open(aside, encoding="utf-8").read())
+      with open(aside, encoding="utf-8") as f:
+        moved = json.load(f)
     except ValueError:
       moved = {}
     if moved.get("token") not in (None, held.get("token")):  # a live run's fresh lock: give it back
@@ -165,7 +166,7 @@ class RunLock:
   def _beat(self) -> None:
     while not self._stop.wait(self.heartbeat_s):
       held = self.holder()
-      if held is not None and held and held.get("token") != self.token:
+      if held and held.get("token") != self.token:
         log.warning("%s: the run lock now belongs to %s; this run keeps going but no longer renews it",
                     self.directory, self.describe(held))
         return

@@ -39,19 +39,18 @@ def read_serving_info(workdir: str, cfg: ElectraConfig) -> ServingInfo:
   return ServingInfo(length, {"max_seq_length": length, **qa})
 
 
-def write_pipeline_files(out: str, kind: str, serving: ServingInfo) -> None:
-  """A question answering export: pipeline_korpat.py and its config.json entries; other kinds need nothing
-  (transformers' token- and text-classification pipelines take the remote tokenizer as it is)."""
+def write_pipeline_files(out: str, kind: str, serving: ServingInfo) -> dict[str, Any]:
+  """A question answering export: copies pipeline_korpat.py into `out` and returns the config.json entries that
+  register it; other kinds need nothing (transformers' token- and text-classification pipelines take the remote
+  tokenizer as it is) and get {}."""
   if kind != QA_KIND:
-    return
+    return {}
   files.copy_file(str(hf_remote.source_path(hf_remote.PIPELINE_MODULE)), files.join(out, PIPELINE_FILE))
-  path = files.join(out, "config.json")
-  config = files.read_json(path)
-  config["custom_pipelines"] = {"question-answering": {
-      "impl": f"{hf_remote.PIPELINE_MODULE}.{hf_remote.QA_PIPELINE_CLASS}",
-      "pt": ["AutoModelForQuestionAnswering"], "type": "text"}}
-  config["korpat_question_answering"] = dict(serving.question_answering or {"max_seq_length": serving.model_max_length})
-  workdir_lib.write_json(path, config)
+  return {"custom_pipelines": {"question-answering": {
+              "impl": f"{hf_remote.PIPELINE_MODULE}.{hf_remote.QA_PIPELINE_CLASS}",
+              "pt": ["AutoModelForQuestionAnswering"], "type": "text"}},
+          "korpat_question_answering": dict(serving.question_answering
+                                            or {"max_seq_length": serving.model_max_length})}
 
 
 def _seq_len(saved: Mapping[str, Any], positions: int) -> int:

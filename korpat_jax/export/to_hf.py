@@ -102,13 +102,13 @@ def write_hf_dir(flat: Mapping[hf_names.Path, Any], cfg: ElectraConfig, kind: st
   with files.atomic_path(files.join(out, "model.safetensors")) as tmp:
     save_file(state, tmp, metadata={"format": "pt"})
   pad = hf_tokenizer.special_id(special_ids, "pad")
-  workdir_lib.write_json(files.join(out, "config.json"),
-              hf_config.hf_config(cfg, kind, 0 if pad is None else pad, id2label, problem_type))
   warning = hf_tokenizer.write_tokenizer_files(tokenizer_dir, out, special_ids, serving.model_max_length)
+  config = hf_config.hf_config(cfg, kind, 0 if pad is None else pad, id2label, problem_type)
   if warning:
     log.warning("%s: %s", out, warning)
-  else:
-    hf_serving.write_pipeline_files(out, kind, serving)
+  else:  # a QA export's pipeline needs the remote tokenizer
+    config.update(hf_serving.write_pipeline_files(out, kind, serving))
+  workdir_lib.write_json(files.join(out, "config.json"), config)
   fixed = kind in HEADS and HEADS[kind].fixed_labels is not None
   labels = [id2label[i] for i in sorted(id2label)] if id2label and not fixed else None
   files.write_text(files.join(out, "README.md"),

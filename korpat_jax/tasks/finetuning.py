@@ -132,7 +132,7 @@ class FineTuningTask(Task):
               "copy it to a local disk first")
       require(not path or os.path.isfile(files.resolve(path)), f"config.data.{split}={path}: no such file")
     require_finite(c, ("optimizer", "head"))
-    skip = c.data.get("max_skipped_fraction", 0.05)
+    skip = c.data.get("max_skipped_fraction", features_lib.DEFAULT_MAX_SKIPPED_FRACTION)
     require(isinstance(skip, (int, float)) and 0 <= skip <= 1,
             f"config.data.max_skipped_fraction={skip}: must be a fraction in [0, 1]")
     for key in ("learning_rate", "weight_decay", "layerwise_lr_decay", "warmup_fraction"):
