@@ -65,8 +65,12 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       masking="token",      # which positions the generator predicts: token (ELECTRA's; korpat_jax/masking.py)
       max_predictions=-1,   # prediction slots per sequence; -1: from seq_len and mask_prob, as google's
       mask_prob=0.15, temperature=1.0, disc_weight=50.0)
+  # word_embedding_lr_scale: the shared word-embedding table's step relative to the rest (< 1 keeps word vectors).
   c.optimizer = dict(learning_rate=lr, warmup_steps=10_000, weight_decay=0.01, b1=0.9, b2=0.999, eps=1e-6,
-                     bias_correction=False, grad_clip_norm=1.0)
+                     bias_correction=False, grad_clip_norm=1.0, word_embedding_lr_scale=1.0)
+  # The shared word-embedding table's start: none (random, as google's) | ppmi (word vectors from the records'
+  # co-occurrences, korpat_jax/word_vectors.py; about 15 s per 10M tokens on one core).
+  c.word_vectors = dict(source="none", window=4, max_tokens=10_000_000, context_smoothing=0.75)
   c.train = dict(batch_size=batch, seq_len=seq, num_steps=steps, grad_accum_steps=1, log_every=100,
                  eval_every=0, eval_steps=20, checkpoint_every=10_000, keep_checkpoints=3, async_checkpoints=True,
                  **config_lib.train_extras())
@@ -107,6 +111,10 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
     else:  # the demo's sizes on your own records (seq_len 128): the vocab comes from them, nothing is built
       c.model.vocab_size = -1
       c.train.num_steps = 2000
+      # Word vectors first, then ELECTRA on top with the table kept near them (BENCHMARKS.md, issue 16): google's
+      # recipe at this size and budget learns less lexical knowledge than it disturbs (worse than a random init).
+      c.word_vectors.source = "ppmi"
+      c.optimizer.word_embedding_lr_scale = 0.1
   elif variant == "korpatelectra":
     c.model.vocab_size = 35_000
     c.model.dtype = "bfloat16"

@@ -1,6 +1,7 @@
 """AdamW as ELECTRA trains it: clip 1.0 -> Adam (optionally without bias correction) -> decoupled weight decay
 (not on LayerNorm or biases) -> linear warmup and linear decay to zero -> for fine-tuning, layerwise learning-rate
-decay (lr * decay^(L + 2 - depth): embeddings 0, encoder layer i at i + 1, the task head at L + 2)."""
+decay (lr * decay^(L + 2 - depth): embeddings 0, encoder layer i at i + 1, the task head at L + 2) -> optionally a
+slower word-embedding table (`word_embedding_lr_scale`, for pretraining that starts from word vectors)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,13 @@ def layerwise_lr_multipliers(params: Any, num_layers: int, decay: float) -> Any:
   return jax.tree_util.tree_map_with_path(multiplier, params)
 
 
+def word_embedding_multipliers(params: Any, scale: float) -> Any:
+  """`scale` for the word-embedding table(s), 1 elsewhere."""
+  def multiplier(path, _):
+    return scale if any(getattr(k, "key", None) == "word_embeddings" for k in path) else 1.0
+  return jax.tree_util.tree_map_with_path(multiplier, params)
+
+
 def scale_by_tree(multipliers_fn) -> optax.GradientTransformation:
   """Multiplies each update by a constant of its own (a tree computed from the params at init)."""
   def init(params):
@@ -96,7 +104,8 @@ def make_optimizer(opt: Mapping[str, Any], total_steps: int, num_layers: Optiona
   """From a config's `optimizer` block: (transformation, learning-rate schedule).
 
   `layerwise_lr_decay` < 1 in the block (fine-tuning) scales each parameter's step by its depth in a
-  `num_layers`-layer encoder; `warmup_fraction` >= 0 sets the warmup as a fraction of `total_steps`.
+  `num_layers`-layer encoder; `word_embedding_lr_scale` != 1 scales the word-embedding table's step (weight decay
+  included); `warmup_fraction` >= 0 sets the warmup as a fraction of `total_steps`.
   """
   warmup = opt["warmup_steps"] if opt.get("warmup_fraction", -1) < 0 else round(opt["warmup_fraction"] * total_steps)
   schedule = learning_rate_schedule(opt["learning_rate"], warmup, total_steps)
@@ -115,4 +124,7 @@ def make_optimizer(opt: Mapping[str, Any], total_steps: int, num_layers: Optiona
     if num_layers is None:
       raise ValueError("layerwise_lr_decay needs the encoder's num_layers")
     tx = optax.chain(tx, scale_by_tree(lambda tree: layerwise_lr_multipliers(tree, num_layers, decay)))
+  word_scale = float(opt.get("word_embedding_lr_scale", 1.0))
+  if word_scale != 1.0:
+    tx = optax.chain(tx, scale_by_tree(lambda tree: word_embedding_multipliers(tree, word_scale)))
   return tx, schedule

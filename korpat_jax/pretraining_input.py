@@ -37,6 +37,7 @@ class TrainInput:
   tokenizer_dir: Optional[str]
   eval_factory: Optional[Callable[[], Iterable[dict[str, np.ndarray]]]]
   identity: dict[str, Any] = dataclasses.field(default_factory=dict)  # what a resumed run must still read
+  records_dir: Optional[str] = None   # the prepared records (None for the synthetic stream)
 
   @property
   def special_ids(self) -> dict[str, int]:
@@ -90,7 +91,7 @@ def make_input(config: ml_collections.ConfigDict, workdir: str, start_step: int)
   splits = json.dumps(manifest.splits, sort_keys=True)
   identity = {"vocab_sha256": manifest.vocab_hash,
               "records": hashlib.sha256(splits.encode("utf-8")).hexdigest()}  # shard names, counts and sha256s
-  return TrainInput(train, train, special, manifest.vocab_size, tokenizer_dir, eval_factory, identity)
+  return TrainInput(train, train, special, manifest.vocab_size, tokenizer_dir, eval_factory, identity, records_dir)
 
 
 def _check_vocab(tokenizer_dir: str, vocab_hash: str, records_dir: str) -> None:

@@ -55,14 +55,28 @@ def init_from(task: Task, state: TrainState, source: str, state_sharding: Any) -
   fresh = {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_leaves_with_path(state.params)}
   given = task.init_params({jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_leaves_with_path(loaded)},
                            fresh, source)
+  state = _replace_params(state, given, fresh, f"config.init_from={source}", state_sharding)
+  log.info("initialised %d of %d parameter arrays from %s (step %d)", len(given), len(fresh), source, step)
+  return state
+
+
+def computed_init(task: Task, state: TrainState, state_sharding: Any) -> TrainState:
+  """A fresh state with the parameters the task computes from its data (Task.computed_params; e.g. pretraining's
+  word vectors) in place of their random init."""
+  fresh = {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_leaves_with_path(state.params)}
+  given = task.computed_params(fresh)
+  return _replace_params(state, given, fresh, f"{task.name}'s computed parameters", state_sharding) if given else state
+
+
+def _replace_params(state: TrainState, given: dict[str, Any], fresh: dict[str, Any], origin: str,
+                    state_sharding: Any) -> TrainState:
   for key, value in given.items():
     if key not in fresh:
-      raise ConfigError(f"config.init_from={source}: parameter {key} does not exist in this model")
+      raise ConfigError(f"{origin}: parameter {key} does not exist in this model")
     if tuple(value.shape) != tuple(fresh[key].shape):
-      raise ConfigError(f"config.init_from={source}: parameter {key} has shape {tuple(value.shape)}, "
+      raise ConfigError(f"{origin}: parameter {key} has shape {tuple(value.shape)}, "
                         f"this model wants {tuple(fresh[key].shape)}")
   params = jax.tree_util.tree_map_with_path(
       lambda p, x, s: jax.device_put(np.asarray(given.get(jax.tree_util.keystr(p), x)), s),
       state.params, state_sharding.params)
-  log.info("initialised %d of %d parameter arrays from %s (step %d)", len(given), len(fresh), source, step)
   return state.replace(params=params)

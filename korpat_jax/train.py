@@ -31,7 +31,7 @@ from korpat_jax.metrics import MetricWriter, load_sinks
 from korpat_jax.mfu import mfu, peak_flops_per_device
 from korpat_jax.nonfinite import NonFiniteGuard
 from korpat_jax.preemption import Preempted, StopRequests
-from korpat_jax.restore import init_from, restore_newest
+from korpat_jax.restore import computed_init, init_from, restore_newest
 from korpat_jax.tasks import make_task
 from korpat_jax.tasks.base import Task
 from korpat_jax.train_state import TrainState
@@ -89,6 +89,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task]
     state = steps.init()
     if config.init_from:
       state = init_from(task, state, config.init_from, steps.state_sharding)
+    state = computed_init(task, state, steps.state_sharding)  # e.g. word vectors from the corpus
   log.info("%s", task.describe(sum(x.size for x in jax.tree.leaves(steps.abstract_state.params))))
   flops = task.flops_per_step()
   device_kind = jax.devices()[0].device_kind

@@ -96,3 +96,24 @@ def test_layerwise_decay_scales_each_update_by_its_multiplier():
 def test_warmup_fraction_sets_the_warmup_from_the_total():
   _, schedule = make_optimizer(dict(OPT, warmup_fraction=0.1), total_steps=200)
   assert float(schedule(10)) == pytest.approx(1e-3 * 0.5 * (1 - 10 / 200))  # warmup of 20 steps
+
+
+@pytest.mark.parametrize("scale", [0.1, 0.0])
+def test_word_embedding_lr_scale_slows_only_the_word_embedding_table(scale):
+  params = {"embeddings": {"word_embeddings": {"embedding": jnp.ones((4, 2))},
+                           "position_embeddings": {"embedding": jnp.ones((4, 2))}},
+            "generator": {"layer_0": {"kernel": jnp.ones((2, 2))}}}
+  grads = jax.tree.map(lambda p: jnp.full_like(p, 0.3), params)
+  plain, _ = make_optimizer(OPT, total_steps=100)
+  slow, _ = make_optimizer({**OPT, "word_embedding_lr_scale": scale}, total_steps=100)
+  (a, sa), (b, sb) = (plain, plain.init(params)), (slow, slow.init(params))
+  for _ in range(12):  # past warmup
+    ua, sa = a.update(grads, sa, params)
+    ub, sb = b.update(grads, sb, params)
+  word = ("embeddings", "word_embeddings", "embedding")
+  get = lambda tree, path: tree[path[0]][path[1]][path[2]]
+  assert np.abs(np.asarray(get(ua, word))).min() > 0
+  np.testing.assert_allclose(get(ub, word), scale * np.asarray(get(ua, word)), rtol=1e-6)
+  np.testing.assert_array_equal(get(ub, ("embeddings", "position_embeddings", "embedding")),
+                                get(ua, ("embeddings", "position_embeddings", "embedding")))
+  np.testing.assert_array_equal(ub["generator"]["layer_0"]["kernel"], ua["generator"]["layer_0"]["kernel"])

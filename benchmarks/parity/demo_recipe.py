@@ -77,6 +77,15 @@ def torch_peer(config):
   if obj["max_predictions"] < 0:  # -1: from seq_len, as the trainer does
     obj["max_predictions"] = objective.max_predictions_per_seq(config.train.seq_len, obj["mask_prob"])
   side = TorchElectraStep(cfg, None, special, obj, dict(config.optimizer), config.train.num_steps, config.seed)
+  wv = config.get("word_vectors")
+  if wv is not None and wv.source == "ppmi":  # the same table korpat's PretrainingTask.computed_params starts from
+    import torch
+    from korpat_jax import word_vectors
+    table, _ = word_vectors.from_records(
+        records_dir, manifest.special_ids.values(), cfg.vocab_size, cfg.embedding_size, cfg.initializer_range,
+        word_vectors.Settings(int(wv.window), int(wv.max_tokens), float(wv.context_smoothing)), config.seed)
+    with torch.no_grad():
+      side.discriminator.electra.embeddings.word_embeddings.weight.copy_(torch.from_numpy(table))
   batches = make_iterator(records_dir, global_batch_size=config.train.batch_size, seed=config.seed,
                           process_index=0, process_count=1)
   return side, batches

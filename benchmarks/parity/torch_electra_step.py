@@ -141,9 +141,14 @@ def make_torch_optimizer(modules: Sequence[Any], opt: dict, total_steps: int):
   for module in modules:
     for name, p in module.named_parameters():
       params.setdefault(id(p), (name, p))
-  decay = [p for n, p in params.values() if not (n.endswith("bias") or "LayerNorm" in n)]
-  no_decay = [p for n, p in params.values() if n.endswith("bias") or "LayerNorm" in n]
+  word_scale = float(opt.get("word_embedding_lr_scale", 1.0))
+  words = [p for n, p in params.values() if n.endswith("word_embeddings.weight")] if word_scale != 1.0 else []
+  rest = [(n, p) for n, p in params.values() if not any(p is w for w in words)]
+  decay = [p for n, p in rest if not (n.endswith("bias") or "LayerNorm" in n)]
+  no_decay = [p for n, p in rest if n.endswith("bias") or "LayerNorm" in n]
   groups = [{"params": decay, "weight_decay": opt["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
+  if words:  # korpat's word_embedding_lr_scale: the table's step (decay included) scaled
+    groups.append({"params": words, "weight_decay": opt["weight_decay"], "lr": opt["learning_rate"] * word_scale})
   kwargs = dict(lr=opt["learning_rate"], betas=(opt["b1"], opt["b2"]), eps=opt["eps"])
   try:
     optimizer, kind = torch.optim.AdamW(groups, fused=True, **kwargs), "fused"

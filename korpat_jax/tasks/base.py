@@ -95,6 +95,11 @@ class Task(abc.ABC):
     model's, same keys); the loop checks names and shapes. Pretraining takes them all."""
     return dict(loaded)
 
+  def computed_params(self, fresh: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters the task computes from its data for a fresh run (flat `path string -> array`, a subset of `fresh`:
+    this model's random init), e.g. pretraining's word vectors; after init_from. None by default."""
+    return {}
+
   @abc.abstractmethod
   def prepare_run_dir(self, resuming: bool) -> None:
     """Checks that a resumed run directory holds this model, and records what export and predict need

@@ -7,13 +7,13 @@ synthetic stream), replaced token detection, the pretraining metrics.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 import jax
 import ml_collections
 import numpy as np
 
-from korpat_jax import config as config_lib, masking, objective, workdir as workdir_lib
+from korpat_jax import config as config_lib, masking, objective, word_vectors, workdir as workdir_lib
 from korpat_jax.config import require
 from korpat_jax.errors import ConfigError
 from korpat_jax.mfu import training_flops_per_step
@@ -52,10 +52,31 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
     require(o[key] >= 0, f"config.optimizer.{key}={o[key]}: must be >= 0")
   require(0 <= o.b1 < 1 and 0 <= o.b2 < 1, f"config.optimizer.b1/b2: must be in [0, 1) (are {o.b1}, {o.b2})")
   require(o.warmup_steps >= 0, f"config.optimizer.warmup_steps={o.warmup_steps}: must be >= 0")
+  scale = o.get("word_embedding_lr_scale", 1.0)
+  require(scale >= 0, f"config.optimizer.word_embedding_lr_scale={scale}: must be >= 0")
+  validate_word_vectors(config)
   require(config.data.source in ("synthetic", "records"),
            f"config.data.source={config.data.source!r}: expected records or synthetic")
   if config.data.source == "records":
     require(bool(config.data.records_dir), "config.data.records_dir: required when data.source='records'")
+
+
+def validate_word_vectors(config: ml_collections.ConfigDict) -> None:
+  wv = config.get("word_vectors")
+  if wv is None:
+    return
+  require(wv.source in word_vectors.SOURCES,
+          f"config.word_vectors.source={wv.source!r}: expected one of {', '.join(word_vectors.SOURCES)}")
+  if wv.source == "none":
+    return
+  require(config.data.source == "records",
+          f"config.word_vectors.source={wv.source!r}: needs records to count (config.data.source='records')")
+  require(not config.init_from, f"config.word_vectors.source={wv.source!r} with config.init_from: the word vectors "
+          "would replace the init's embeddings; set --config.word_vectors.source=none to keep them")
+  require(wv.window >= 1, f"config.word_vectors.window={wv.window}: must be >= 1")
+  require(wv.max_tokens >= 1, f"config.word_vectors.max_tokens={wv.max_tokens}: must be >= 1")
+  require(0 < wv.context_smoothing <= 1,
+          f"config.word_vectors.context_smoothing={wv.context_smoothing}: must be in (0, 1]")
 
 
 class PretrainingTask(Task):
@@ -97,6 +118,20 @@ class PretrainingTask(Task):
 
   def create_state(self) -> TrainState:
     return create_train_state(self._model, self._tx, self.config.seed, self.config.train.seq_len)
+
+  def computed_params(self, fresh: Mapping[str, Any]) -> dict[str, Any]:
+    """The shared word-embedding table from the records' co-occurrences when config.word_vectors.source=ppmi."""
+    wv = self.config.get("word_vectors")
+    if wv is None or wv.source == "none":
+      return {}
+    key = "['embeddings']['word_embeddings']['embedding']"
+    cfg = self._model_cfg
+    settings = word_vectors.Settings(int(wv.window), int(wv.max_tokens), float(wv.context_smoothing))
+    table, stats = word_vectors.from_records(self._data.records_dir, self._data.special_ids.values(), cfg.vocab_size,
+                                             cfg.embedding_size, cfg.initializer_range, settings, self.config.seed)
+    log.info("word vectors (PPMI + SVD, window %d) from %d tokens of %d examples: %d of %d tokens seen, %.1fs",
+             settings.window, stats.tokens, stats.examples, stats.seen, cfg.vocab_size, stats.seconds)
+    return {key: table.astype(np.asarray(fresh[key]).dtype)}
 
   def prepare_run_dir(self, resuming: bool) -> None:
     if resuming:
