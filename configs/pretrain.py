@@ -5,7 +5,8 @@ r"""ELECTRA pretraining configs. Variants through `get_config(arg)`:
                  1 and 15%) so that the discriminator visibly learns within its 300 steps (see below).
       korpat-jax pretrain --config configs/pretrain.py:demo --workdir workdirs/demo
   cpu            the demo's model on your own records (`korpat-jax prepare --seq-len 128`), vocab size taken from
-                 them, never builds demo data: a first run on your corpus on a CPU.
+                 them, never builds demo data: a first run on your corpus on a CPU. Starts the shared embedding
+                 table from word vectors of the records (word_vectors.source=ppmi) and trains it at 0.1x the lr.
       korpat-jax pretrain --config configs/pretrain.py:cpu --workdir runs/cpu --config.data.records_dir=records
   tiny           CI-sized model on the synthetic token stream (tests and benchmarks only).
       XLA_FLAGS=--xla_force_host_platform_device_count=16 \
@@ -81,6 +82,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       build_demo=False,   # build the demo tokenizer and records from the bundled corpus when records are absent
       demo_vocab_size=8000,
       worker_count=0, prefetch=2,
+      on_bad_record="fail",  # a record that cannot be read or decoded: fail (one line) | skip (counted, padding)
   )
   c.mesh = config_lib.mesh_block()
   c.distributed = config_lib.distributed_block()

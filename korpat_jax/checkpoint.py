@@ -6,7 +6,10 @@ One `Checkpointer` per run directory (`WORKDIR/checkpoints`). A checkpoint is a 
 Saves are async: the next train step runs while the previous save is written. Once a save is complete, the sha256
 of every file it wrote goes into `<step>/korpat_checksums.json`, so that flipped bytes are found on restore
 (`verify`); a checkpoint that cannot be restored is moved aside to `_broken/<step>` (`move_aside`), never deleted.
-A save that fails (a full disk) raises a one-line KorpatError naming the path and the free space.
+A save that fails (a full disk) raises SaveFailed, one line naming the path, the free space and the run's error log
+(`error_log`): the full trace goes there, with the error records Orbax logs of it, not to the console. The loop
+waits for each async save at the next step (`saving`, `wait`), so a failed save stops the run one step after it at
+the latest; `when_complete` callbacks (the best evaluation's files) run only once a save is complete.
 
 The directory may be a URL (gs://...): Orbax writes it itself (its array data through TensorStore's own gcs / s3
 drivers), and everything here reads it through korpat_jax.files (etils.epath). There the checksums are file sizes,
@@ -20,7 +23,11 @@ import json
 import logging
 import os
 import shutil
-from typing import Any, Optional
+import sys
+import tempfile
+import time
+import traceback
+from typing import Any, Callable, Optional
 
 import jax
 import numpy as np
@@ -50,8 +57,84 @@ def free_space(path: str) -> str:
 
 
 def error_line(error: BaseException) -> str:
-  """`Type: first line of the message`: what a one-line error quotes of a library's exception."""
-  return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0][:300]}"
+  """`Type: first line of the message`: what a one-line error quotes of a library's exception. A long one keeps its
+  end too, where TensorStore puts the OS error ("... Failed to write N bytes to file: No space left on device")."""
+  line = (str(error).strip().splitlines() or [""])[0]
+  return f"{type(error).__name__}: {line if len(line) <= 300 else line[:180] + ' ... ' + line[-115:]}"
+
+
+class SaveFailed(KorpatError):
+  """A checkpoint save failed (a full disk, a lost permission): the run stops; earlier checkpoints are intact."""
+
+
+def append_trace(path: str, text: str) -> str:
+  """Appends `text` to the error log `path` (its directory made); where that cannot be written (the full disk that
+  failed the save), to a file in the system's temporary directory. Returns the file written, "" when none was."""
+  fallback = os.path.join(tempfile.gettempdir(), f"korpat-jax-errors-{os.getpid()}.log")
+  for target in (path, fallback):
+    try:
+      if files.is_remote(target):  # object stores cannot append: the (small) log is rewritten whole
+        old = files.read_text(target) if files.exists(target) else ""
+        files.write_text(target, old + text)
+      else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "a", encoding="utf-8") as f:
+          f.write(text)
+      return target
+    except Exception:  # noqa: BLE001 - OSError locally, anything from an fsspec backend
+      continue
+  return ""
+
+
+class _ErrorLog(logging.Filter):
+  """Sends what a failed save prints to the run's error log instead of the console, where the loop reports the
+  failure in one line (SaveFailed) naming the log: Orbax's error records (each with a traceback) while a training
+  Checkpointer is open (`path`), and the noise of the writes it abandoned, which may come after the run has closed
+  its Checkpointer (`after_failure`): asyncio's "exception was never retrieved" records of Orbax / TensorStore
+  tasks, and "Event loop is closed" raised in TensorStore's callbacks into the closed loop (sys.unraisablehook).
+  Everything else passes, and all of it passes while neither is set."""
+
+  FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(pathname)s:%(lineno)d [%(threadName)s] "
+                             "%(message)s")
+
+  def __init__(self) -> None:
+    super().__init__()
+    self.path: Optional[str] = None
+    self.after_failure: Optional[str] = None
+    self._next_hook: Callable[[Any], Any] = sys.unraisablehook
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if record.levelno < logging.ERROR:
+      return True
+    try:  # never raise here: the record may be Orbax's report of the very failure the loop must learn of
+      target = (self.path or self.after_failure) if record.name == "asyncio" else self.path
+      if not target:
+        return True
+      text = self.FORMAT.format(record)
+      if not (("orbax" in text or "tensorstore" in text) if record.name == "asyncio" else "orbax" in record.pathname):
+        return True
+      return not append_trace(target, text + "\n")  # kept on the console when no file could be written
+    except Exception:  # noqa: BLE001
+      return True
+
+  def unraisable(self, unraisable: Any) -> None:
+    target = self.path or self.after_failure
+    error = unraisable.exc_value
+    if target and isinstance(error, RuntimeError) and "Event loop is closed" in str(error):
+      trace = "".join(traceback.format_exception(type(error), error, unraisable.exc_traceback))
+      if append_trace(target, f"unraisable (a write abandoned by a failed save): {trace}"):
+        return
+    self._next_hook(unraisable)
+
+  def install(self) -> None:
+    """On the loggers that Orbax's errors arrive through (absl) and asyncio's, and as sys.unraisablehook."""
+    for name in ("absl", "asyncio"):
+      logging.getLogger(name).addFilter(self)  # Logger.addFilter ignores a repeat
+    if sys.unraisablehook != self.unraisable:
+      self._next_hook, sys.unraisablehook = sys.unraisablehook, self.unraisable
+
+
+_ERROR_LOG = _ErrorLog()
 
 
 def file_checksums(directory: str) -> dict[str, str]:
@@ -94,11 +177,13 @@ def _data_args(iterator: Any, save: bool) -> Any:
 
 class Checkpointer:
   """CheckpointManager with the project's policies: every `interval` steps, on preemption, keep the latest `keep`;
-  with `best_metric`, also the checkpoint whose saved metrics hold the highest value of it (fine-tuning)."""
+  with `best_metric`, also the checkpoint whose saved metrics hold the highest value of it (fine-tuning).
+  `error_log` (a training run's): where the full trace of a failed save goes, and Orbax's error records with it."""
 
   def __init__(self, directory: str, *, interval: int, keep: int, async_save: bool = True,
-               read_only: bool = False, best_metric: Optional[str] = None):
+               read_only: bool = False, best_metric: Optional[str] = None, error_log: Optional[str] = None):
     self.directory = files.resolve(directory)
+    self.error_log = error_log
     save_policy = policies.AnySavePolicy([policies.FixedIntervalPolicy(max(1, interval)),
                                           policies.PreemptionCheckpointingPolicy()])
     keep_policy = policies.LatestN(max(1, keep))
@@ -125,6 +210,10 @@ class Checkpointer:
     finally:
       absl_logger.setLevel(level)
     self._unhashed: list[int] = []
+    self._on_complete: list[Callable[[int], None]] = []
+    if error_log:
+      _ERROR_LOG.path = error_log
+      _ERROR_LOG.install()
 
   @staticmethod
   def latest_in(directory: str) -> Optional[int]:
@@ -160,18 +249,44 @@ class Checkpointer:
   def should_save(self, step: int) -> bool:
     return self._manager.should_save(step)
 
-  def _save_error(self, step: int, error: BaseException) -> KorpatError:
-    path = files.join(self.directory, str(step))
-    return KorpatError(f"{path}: saving the checkpoint failed ({error_line(error)}; {free_space(self.directory)}); "
-                       "earlier checkpoints are intact: free space and rerun to resume")
+  @property
+  def saving(self) -> bool:
+    """Whether a save was started that `wait` has not completed yet."""
+    return bool(self._unhashed)
 
-  def _write_checksums(self) -> None:
-    for step in self._unhashed:
+  def when_complete(self, callback: Callable[[int], None]) -> None:
+    """Calls `callback(step)` once the checkpoint of `step` is complete (finalised, checksummed), on every process."""
+    self._on_complete.append(callback)
+
+  def _save_error(self, step: int, error: BaseException) -> SaveFailed:
+    path = files.join(self.directory, str(step))
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    logged = append_trace(self.error_log, f"{time.strftime('%Y-%m-%d %H:%M:%S')} saving {path} failed:\n{trace}\n"
+                          ) if self.error_log else ""
+    if self.error_log:
+      _ERROR_LOG.after_failure = self.error_log
+    latest = Checkpointer.latest_in(self.directory)
+    resume = "rerun (no checkpoint yet: it starts over)" if latest is None else f"rerun to resume from step {latest}"
+    return SaveFailed(f"{path}: saving the checkpoint failed ({error_line(error)}; {free_space(self.directory)}); "
+                      f"earlier checkpoints are intact: free space and {resume}"
+                      + (f" (full trace in {logged})" if logged else ""))
+
+  def _write_checksums(self) -> list[int]:
+    """Checksums each finished save (process 0); returns their steps."""
+    done, self._unhashed = self._unhashed, []
+    complete = []
+    for step in done:
       directory = files.join(self.directory, str(step))
-      if jax.process_index() == 0 and files.isdir(directory):
-        files.write_text(files.join(directory, CHECKSUMS),
-                         json.dumps(file_checksums(directory), indent=0, sort_keys=True))
-    self._unhashed = []
+      if not files.isdir(directory):
+        continue  # removed at once by the keep policy
+      if jax.process_index() == 0:
+        try:
+          files.write_text(files.join(directory, CHECKSUMS),
+                           json.dumps(file_checksums(directory), indent=0, sort_keys=True))
+        except OSError as e:  # the disk filled up right after the save
+          raise self._save_error(step, e) from None
+      complete.append(step)
+    return complete
 
   def verify(self, step: int, needs_data: bool) -> Optional[str]:
     """Why the checkpoint of `step` cannot be restored (missing items, changed bytes), or None."""
@@ -260,13 +375,21 @@ class Checkpointer:
       raise KorpatError(f"{self.directory}: no checkpoint at step {step} (saved steps: {steps or 'none'})")
 
   def wait(self) -> None:
-    """Waits for the async save in flight (raising its error in one line) and checksums what it wrote."""
+    """Waits for the async save in flight (raising its error in one line: SaveFailed), checksums what it wrote and
+    runs the `when_complete` callbacks."""
     try:
       self._manager.wait_until_finished()
     except Exception as e:  # noqa: BLE001
-      raise self._save_error(self._unhashed[-1] if self._unhashed else -1, e) from None
-    self._write_checksums()
+      failed, self._unhashed = (self._unhashed[-1] if self._unhashed else -1), []  # never "complete" a failed save
+      raise self._save_error(failed, e) from None
+    for step in self._write_checksums():
+      for callback in self._on_complete:
+        callback(step)
 
   def close(self) -> None:
-    self.wait()
-    self._manager.close()
+    try:
+      self.wait()
+      self._manager.close()
+    finally:
+      if self.error_log and _ERROR_LOG.path == self.error_log:
+        _ERROR_LOG.path = None

@@ -19,6 +19,7 @@ COMMANDS = {
     "predict": ("korpat_jax.finetune.predict", "a fine-tuned run on new files -> predictions"),
     "tokenizer": ("korpat_jax.tokenizer.cli", "build the MWP tokenizer: userdic | train | encode"),
     "prepare": ("korpat_jax.corpus.cli", "corpus -> pre-tokenized ArrayRecord shards"),
+    "verify": ("korpat_jax.corpus.verify", "check prepared records against their manifest (sha256, record counts)"),
     "export": ("korpat_jax.export.cli", "Orbax checkpoint -> HF transformers directory (--format onnx: + model.onnx)"),
     "import-hf": ("korpat_jax.export.import_cli", "HF ELECTRA weights -> Orbax checkpoint"),
 }

@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from korpat_jax import files, input_pipeline, workdir as workdir_lib
-from korpat_jax.errors import ConfigError
+from korpat_jax.errors import ConfigError, KorpatError
 from korpat_jax.tasks.base import Batch, EvalResult, Task
 
 if TYPE_CHECKING:
@@ -57,16 +57,19 @@ def console_keys(task: Task, result: EvalResult) -> tuple[str, ...]:
 
 
 class BestEval:
-  """The best evaluation so far by the task's main metric: W/eval/metrics.json and its prediction files.
+  """The best evaluation so far by the task's main metric: W/eval/metrics.json and its prediction files, written
+  only once the checkpoint of its step is complete (`saved`), so that eval/ never names a step without one.
 
-  Without a main metric every evaluation is kept as the latest. On resume, a best recorded after the checkpoint
-  being resumed from is forgotten (its checkpoint may not exist)."""
+  Without a main metric every evaluation is kept as the latest, at once. On resume, a best recorded after the
+  checkpoint being resumed from, or whose checkpoint is gone, is forgotten."""
 
   def __init__(self, workdir: str, main_metric: Optional[str], start_step: int):
     self.workdir, self.main = workdir, main_metric
     self.step, self.value = 0, -np.inf
+    self._unsaved: Optional[tuple[int, EvalResult]] = None  # the best whose checkpoint is being written
     saved = workdir_lib.read_json_if_exists(files.join(workdir, "eval", "metrics.json"))
-    if main_metric and saved and 0 < int(saved.get("step", 0)) <= start_step and main_metric in saved:
+    if main_metric and saved and 0 < int(saved.get("step", 0)) <= start_step and main_metric in saved and \
+        files.isdir(files.join(workdir_lib.checkpoint_dir(workdir), str(saved["step"]))):
       self.step, self.value = int(saved["step"]), float(saved[main_metric])
 
   def offer(self, step: int, result: EvalResult) -> Optional[dict[str, float]]:
@@ -81,20 +84,32 @@ class BestEval:
     if self.step and not value > self.value:
       return None
     self.step, self.value = step, value
-    self.write("eval", step, result)
+    self._unsaved = (step, result)
     log.info("eval step %d: best %s so far (%.4f)", step, self.main, value)
     return {self.main: value}
 
+  def saved(self, step: int) -> None:
+    """The checkpoint of `step` is complete: writes the best evaluation's files when they are that step's."""
+    if self._unsaved is not None and self._unsaved[0] == step:
+      self.write("eval", *self._unsaved)
+      self._unsaved = None
+
   def write(self, split: str, step: int, result: EvalResult) -> None:
-    """W/SPLIT/metrics.json and the result's prediction files (process 0)."""
+    """W/SPLIT/metrics.json and the result's prediction files (process 0); a write that fails (a full disk) stops
+    the run in one line."""
     if jax.process_index() != 0:
       return
     directory = files.join(self.workdir, split)
-    files.makedirs(directory)
-    if result.write is not None:
-      result.write(directory)
-    main = {"main": self.main} if self.main else {}
-    workdir_lib.write_json(files.join(directory, "metrics.json"), {"step": step, **main, **result.scores})
+    try:
+      files.makedirs(directory)
+      if result.write is not None:
+        result.write(directory)
+      main = {"main": self.main} if self.main else {}
+      workdir_lib.write_json(files.join(directory, "metrics.json"), {"step": step, **main, **result.scores})
+    except OSError as e:
+      from korpat_jax.checkpoint import free_space
+      raise KorpatError(f"{directory}: writing the {split} results failed ({e.strerror or e}; {free_space(directory)})"
+                        "; free space and rerun (the checkpoints are intact)") from None
 
   def has_scores(self, split: str) -> bool:
     """Whether `split` was already scored with the best checkpoint (a rerun of a finished run scores it once)."""

@@ -5,14 +5,16 @@ The pipeline is a Grain `MapDataset` of *batches*, not of records:
   batch index b -> `_HostBatchKeys` (which records; seeded shuffle, per epoch; this process's rows)
                -> `_ReadAndDecode` (one batched read per shard, the ids sliced off each record's fixed proto header
                   (records.py), one vectorised decode and pad)
-               -> `to_iter_dataset` (thread prefetch) -> `mp_prefetch` (worker processes, optional).
+               -> `to_iter_dataset` (thread prefetch) -> `mp_prefetch` (worker processes, optional)
+               -> `SkipCounter` (only with on_bad_record="skip": counts the bad records left out as padding rows).
 
 Global batch b is the slice [b*G, (b+1)*G) of one endless stream of record keys, where epoch e of the stream
 is a permutation of the split seeded by (seed, e). Process p takes rows [p*G/P, (p+1)*G/P) of it, so the
 processes see disjoint examples whose union is the global batch, and all of them yield the same number of
 batches (a process that ran out early would hang the collectives of the train step). Because an element is a
-whole batch picked by its index, the iterator state is one index per worker and a restored iterator yields
-exactly the batches of an uninterrupted run.
+whole batch picked by its index, the iterator state is one index per worker (and the skip count) and a restored
+iterator yields exactly the batches of an uninterrupted run: which records are bad depends on the data alone, so a
+skipped record is the same padding row on every rerun.
 
 Grain's own `MapDataset.shuffle` maps one index at a time (measured 4-8 us per record on the 2-core CI
 machine); a numpy permutation per epoch costs ~4 bytes per record and is computed once per epoch and worker.
@@ -21,11 +23,12 @@ machine); a numpy permutation per epoch costs ~4 bytes per record and is compute
 from __future__ import annotations
 
 import bisect
+import logging
 import math
 import os
 import sys
 import threading
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 import grain
 import numpy as np
@@ -36,6 +39,11 @@ from korpat_jax.corpus import records
 from korpat_jax.errors import KorpatError
 
 FEATURES = ("input_ids", "token_type_ids", "attention_mask")
+ON_BAD_RECORD = ("fail", "skip")  # config.data.on_bad_record
+SKIPPED_RECORDS = "skipped_records"  # the batch column (SkipCounter), the metric and the iterator state's key
+BAD_KEYS = "bad_record_keys"  # _ReadAndDecode -> SkipCounter with on_bad_record="skip": the skipped rows' keys
+_SKIPS_NAMED = 10  # skipped records named in the log one by one; after that only at 100, 1000, ...
+log = logging.getLogger("korpat_jax")
 # The reader reads only the records asked for: read-ahead would fetch the (shuffled-away) neighbours.
 _READER_OPTIONS = "readahead_buffer_size:0"
 
@@ -67,9 +75,10 @@ class ShardReader:
         self._readers[shard] = array_record_module.ArrayRecordReader(self.paths[shard], _READER_OPTIONS)
       return self._readers[shard]
 
-  def read(self, keys: np.ndarray) -> list[bytes]:
-    """The records of `keys` (global, in any order), in that order."""
-    out: list[bytes] = [b""] * len(keys)
+  def read(self, keys: np.ndarray, skip_bad: bool = False) -> list[Optional[bytes]]:
+    """The records of `keys` (global, in any order), in that order. A record that cannot be read (a damaged chunk)
+    raises a one-line KorpatError naming it, or with `skip_bad` comes back as None."""
+    out: list[Optional[bytes]] = [b""] * len(keys)
     shards = np.searchsorted(self.starts, keys, side="right") - 1
     for shard in np.unique(shards):
       rows = np.flatnonzero(shards == shard)
@@ -77,10 +86,18 @@ class ShardReader:
       try:
         data = self._reader(shard).read(positions)
       except Exception as e:  # noqa: BLE001 - the C++ reader raises RuntimeError/ValueError/OSError.
-        raise self._corrupt_error(int(shard), positions, e) from None
+        if not skip_bad:
+          raise self._corrupt_error(int(shard), positions, e) from None
+        data = [self._read_or_none(int(shard), position) for position in positions]
       for row, record in zip(rows.tolist(), data):
         out[row] = record
     return out
+
+  def _read_or_none(self, shard: int, position: int) -> Optional[bytes]:
+    try:
+      return self._reader(shard).read([position])[0]
+    except Exception:  # noqa: BLE001
+      return None
 
   def _corrupt_error(self, shard: int, positions: list[int], error: Exception) -> KorpatError:
     """Re-reads one record at a time to name the first bad one."""
@@ -96,13 +113,24 @@ def _line(error: Exception) -> str:
   return " ".join(str(error).split()) or type(error).__name__
 
 
+def repair_hint(records_dir: str) -> str:
+  """What to do about a damaged shard: the end of the one line that names it."""
+  return (f"check every shard with `korpat-jax verify --records {records_dir}` and rewrite the damaged ones by "
+          "re-running the same `korpat-jax prepare` command")
+
+
+def bad_record_hint(records_dir: str) -> str:
+  """What to do about a bad record: repair the records, or skip such records."""
+  return f"{repair_hint(records_dir)}, or skip bad records with --config.data.on_bad_record=skip"
+
+
 def open_split(manifest: records.Manifest, split: str) -> ShardReader:
   """Checks every shard of `split` against the manifest (a truncated file reads as 0 records)."""
   paths = manifest.shard_paths(split)
   counts = [int(s["examples"]) for s in manifest.splits[split]]
   for path, count in zip(paths, counts):
     if not os.path.exists(path):
-      raise KorpatError(f"{path}: shard listed in {records.MANIFEST} is missing")
+      raise KorpatError(f"{path}: shard listed in {records.MANIFEST} is missing; {repair_hint(manifest.directory)}")
     try:
       reader = array_record_module.ArrayRecordReader(path, _READER_OPTIONS)
       found = reader.num_records() if reader.ok() else 0
@@ -111,7 +139,7 @@ def open_split(manifest: records.Manifest, split: str) -> ShardReader:
       found = 0
     if found != count:
       raise KorpatError(f"{path}: holds {found} records, {records.MANIFEST} says {count} "
-                        "(truncated, corrupt or not an ArrayRecord file)")
+                        f"(truncated, corrupt or not an ArrayRecord file); {repair_hint(manifest.directory)}")
   if not sum(counts):
     raise KorpatError(f"{os.path.join(manifest.directory, records.MANIFEST)}: split {split!r} has no examples")
   return ShardReader(paths, counts)
@@ -175,31 +203,39 @@ class _HostBatchKeys:
 
 
 class _ReadAndDecode(grain.transforms.Map):
-  """Record keys -> padded int32 `input_ids`, `token_type_ids`, `attention_mask` of shape [len(keys), S]."""
+  """Record keys -> padded int32 `input_ids`, `token_type_ids`, `attention_mask` of shape [len(keys), S].
 
-  def __init__(self, reader: ShardReader, manifest: records.Manifest):
+  A bad record (an unreadable chunk, not a record of this schema, too long or empty, an id outside the vocab) stops
+  with one line naming the shard, the record and the fix; with on_bad_record="skip" its row is all padding
+  (attention_mask 0: out of every loss) and the batch's BAD_KEYS column holds its key (-1 in the other rows), which
+  `SkipCounter` turns into the count.
+  """
+
+  def __init__(self, reader: ShardReader, manifest: records.Manifest, on_bad_record: str = "fail"):
+    if on_bad_record not in ON_BAD_RECORD:
+      raise KorpatError(f"on_bad_record: {on_bad_record!r} is not one of {', '.join(ON_BAD_RECORD)}")
     self.reader = reader
     self.seq_len = manifest.seq_len
     self.dtype = manifest.id_dtype.newbyteorder("<")
     self.vocab_size = manifest.vocab_size
     self.pad_id = manifest.special_ids["pad"]
     self.sep_id = manifest.special_ids["sep"]
+    self.skip = on_bad_record == "skip"
+    self.hint = bad_record_hint(manifest.directory)
 
   def map(self, keys: np.ndarray) -> dict[str, np.ndarray]:
     rows = np.flatnonzero(keys >= 0)
-    data = self.reader.read(keys[rows])
-    joined = records.join_payloads(data, self.seq_len * self.dtype.itemsize)
-    if joined is None:
-      self._fail_first_bad(keys[rows], data)
-    nbytes, payloads = joined
-    lengths = nbytes // self.dtype.itemsize
-    bad = (nbytes % self.dtype.itemsize != 0) | (lengths < 1)
-    if bad.any():
-      self._fail_first_bad(keys[rows], data)
-    flat = np.frombuffer(payloads, dtype=self.dtype)
-    if flat.size and flat.max() >= self.vocab_size:
-      i = int(np.searchsorted(np.cumsum(lengths), int(np.argmax(flat >= self.vocab_size)), side="right"))
-      self._fail(int(keys[rows[i]]), f"token id >= vocab size {self.vocab_size}")
+    try:
+      data = self.reader.read(keys[rows], skip_bad=self.skip)
+    except KorpatError as e:
+      raise KorpatError(f"{e}; {self.hint}") from None
+    joined, bad_rows = self._join(data), rows[:0]
+    if joined is None:  # some record is bad: the slow path names it or, skipping, leaves its row as padding
+      good = np.ones(len(rows), dtype=bool)
+      good[self._bad_records(keys[rows], data)] = False
+      bad_rows, rows = rows[~good], rows[good]
+      joined = self._join([record for record, keep in zip(data, good.tolist()) if keep])
+    lengths, flat = joined
 
     batch, positions = len(keys), np.arange(self.seq_len)
     attention_mask = np.zeros((batch, self.seq_len), dtype=bool)
@@ -207,29 +243,113 @@ class _ReadAndDecode(grain.transforms.Map):
     input_ids = np.full((batch, self.seq_len), self.pad_id, dtype=np.int32)
     input_ids[attention_mask] = flat  # Row-major order of the mask = the records concatenated.
     token_type_ids = special_tokens.token_type_ids(input_ids, self.sep_id, attention_mask)
-    return {"input_ids": input_ids, "token_type_ids": token_type_ids,
-            "attention_mask": attention_mask.astype(np.int32)}
+    out = {"input_ids": input_ids, "token_type_ids": token_type_ids,
+           "attention_mask": attention_mask.astype(np.int32)}
+    if self.skip:
+      out[BAD_KEYS] = np.full(batch, -1, dtype=np.int64)
+      out[BAD_KEYS][bad_rows] = keys[bad_rows]
+    return out
 
-  def _fail(self, key: int, what: str) -> None:
-    path, position = self.reader.locate(key)
-    raise KorpatError(f"{path}: record {position}: {what}")
+  def _join(self, data: list[Optional[bytes]]) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """(ids per record, all ids concatenated) when every record is good, else None."""
+    if any(record is None for record in data):
+      return None
+    joined = records.join_payloads(data, self.seq_len * self.dtype.itemsize)
+    if joined is None:
+      return None
+    nbytes, payloads = joined
+    lengths = nbytes // self.dtype.itemsize
+    if ((nbytes % self.dtype.itemsize != 0) | (lengths < 1)).any():
+      return None
+    flat = np.frombuffer(payloads, dtype=self.dtype)
+    if flat.size and flat.max() >= self.vocab_size:
+      return None
+    return lengths, flat
 
-  def _fail_first_bad(self, keys: np.ndarray, data: list[bytes]) -> None:
-    """Decodes the records one at a time (the slow path, only on failure) to name the first bad one."""
-    for key, record in zip(keys.tolist(), data):
-      try:
-        n = len(records.decode_record(record, self.dtype))
-      except ValueError as e:
-        self._fail(key, str(e))
-      if not 1 <= n <= self.seq_len:
-        self._fail(key, f"{n} ids, not 1..{self.seq_len}")
-    raise AssertionError("join_payloads refused a batch of good records")
+  def _bad_records(self, keys: np.ndarray, data: list[Optional[bytes]]) -> list[int]:
+    """Checks the records one at a time (the slow path, only when a batch holds a bad one): raises for the first
+    bad one or, skipping, returns the indices of all of them."""
+    bad = []
+    for i, (key, record) in enumerate(zip(keys.tolist(), data)):
+      what = ("unreadable ArrayRecord data" if record is None
+              else records.record_problem(record, self.dtype, self.seq_len, self.vocab_size))
+      if what is not None:
+        if not self.skip:
+          path, position = self.reader.locate(key)
+          raise KorpatError(f"{path}: record {position}: {what}; {self.hint}")
+        bad.append(i)
+    if not bad:
+      raise AssertionError("join_payloads refused a batch of good records")
+    return bad
+
+
+class SkipCounter(grain.DatasetIterator):
+  """Counts the records that on_bad_record="skip" left out, in the iterator's state (so a resumed run goes on
+  counting from its checkpoint) and in every batch: column SKIPPED_RECORDS holds this process's count so far in row 0
+  and zeros elsewhere, so that its sum over the global batch is the count of all processes (the training loop moves
+  only batch-shaped arrays to the devices; the train step reports the sum as the `skipped_records` metric)."""
+
+  def __init__(self, parent: grain.DatasetIterator, reader: ShardReader):
+    super().__init__(parent)
+    self._reader = reader
+    self.skipped = 0
+
+  def __next__(self) -> dict[str, np.ndarray]:
+    batch = dict(next(self._parent))
+    keys = batch.pop(BAD_KEYS)
+    for key in keys[keys >= 0].tolist():
+      self.skipped += 1
+      if self.skipped <= _SKIPS_NAMED or str(self.skipped).rstrip("0") == "1":
+        path, position = self._reader.locate(key)
+        log.warning("%s: record %d is bad: skipped (data.on_bad_record=skip; %d so far); `korpat-jax verify "
+                    "--records %s` checks every shard", path, position, self.skipped, os.path.dirname(path))
+    count = np.zeros(len(keys), dtype=np.int32)
+    count[0] = self.skipped
+    batch[SKIPPED_RECORDS] = count
+    return batch
+
+  def get_state(self) -> dict[str, Any]:
+    return {**self._parent.get_state(), SKIPPED_RECORDS: self.skipped}
+
+  def set_state(self, state: dict[str, Any]) -> None:
+    state = dict(state)
+    self.skipped = int(state.pop(SKIPPED_RECORDS, 0))  # absent: saved by a run that stopped on bad records
+    self._parent.set_state(state)
+
+
+def check_sample(reader: ShardReader, decode: _ReadAndDecode, per_shard: int = 3) -> list[tuple[str, int]]:
+  """Decodes `per_shard` records of every shard (first, middle, last) before training starts, so that a damaged
+  or foreign shard stops the run at once, not at the step that reaches it. Raises the bad record's one line, or
+  with on_bad_record="skip" returns the (shard, record) of every bad one."""
+  keys = np.unique(np.concatenate([
+      start + np.linspace(0, end - start - 1, per_shard).round().astype(np.int64)
+      for start, end in zip(reader.starts[:-1], reader.starts[1:]) if end > start] or [np.zeros(0, np.int64)]))
+  bad = []
+  for chunk in np.array_split(keys, max(1, len(keys) // 1024)):
+    batch = decode.map(chunk)
+    bad += [reader.locate(key) for key in batch.get(BAD_KEYS, chunk[:0]).tolist() if key >= 0]
+  return bad
+
+
+def sample_split(records_dir: str, split: str, per_shard: int, on_bad_record: str = "fail") -> None:
+  """`check_sample` of a split that is read later (evaluation): raises the first bad record's line, or logs."""
+  manifest = records.read_manifest(records_dir)
+  reader = open_split(manifest, split)
+  _sample(reader, _ReadAndDecode(reader, manifest, on_bad_record), per_shard)
+
+
+def _sample(reader: ShardReader, decode: _ReadAndDecode, per_shard: int) -> None:
+  bad = check_sample(reader, decode, per_shard)
+  if bad:
+    directory = os.path.dirname(bad[0][0])
+    log.warning("%s: %d of the records sampled from its shards are bad (e.g. %s: record %d): such records are "
+                "skipped (data.on_bad_record=skip); %s", directory, len(bad), *bad[0], repair_hint(directory))
 
 
 def make_iterator(records_dir: str, *, split: str = "train", global_batch_size: int, seed: int,
                   shuffle: bool = True, num_epochs: int | None = None, worker_count: int = 0, prefetch: int = 2,
-                  process_index: int | None = None,
-                  process_count: int | None = None) -> grain.DatasetIterator:
+                  process_index: int | None = None, process_count: int | None = None,
+                  on_bad_record: str = "fail", sample_per_shard: int = 0) -> grain.DatasetIterator:
   """A checkpointable iterator over this process's share of the global batches of `split`.
 
   Yields {"input_ids", "token_type_ids", "attention_mask"}: int32 [global_batch_size // process_count, seq_len],
@@ -242,6 +362,9 @@ def make_iterator(records_dir: str, *, split: str = "train", global_batch_size: 
   `process_index`/`process_count` default to JAX's. The iterator's state (get_state/set_state, or
   `grain.checkpoint.CheckpointSave/CheckpointRestore` in Orbax) resumes exactly; restore it into an iterator made
   with the same arguments (the same worker_count and process count).
+  A bad record stops with one line naming it and the fix (on_bad_record="fail"); with "skip" its row is all padding
+  and each batch also holds SKIPPED_RECORDS (`SkipCounter`). `sample_per_shard` > 0 decodes that many records of
+  every shard first (`check_sample`): a damaged shard is found now, not when a batch reaches it.
   """
   if process_index is None or process_count is None:
     import jax  # Imported here so that worker processes do not import it to unpickle the pipeline.
@@ -259,9 +382,13 @@ def make_iterator(records_dir: str, *, split: str = "train", global_batch_size: 
 
   manifest = records.read_manifest(records_dir)
   reader = open_split(manifest, split)
-  return batch_iterator(reader, _ReadAndDecode(reader, manifest), global_batch_size=global_batch_size, seed=seed,
-                        shuffle=shuffle, num_epochs=num_epochs, worker_count=worker_count, prefetch=prefetch,
-                        process_index=process_index, process_count=process_count)
+  decode = _ReadAndDecode(reader, manifest, on_bad_record)
+  if sample_per_shard > 0:
+    _sample(reader, decode, sample_per_shard)
+  iterator = batch_iterator(reader, decode, global_batch_size=global_batch_size, seed=seed, shuffle=shuffle,
+                            num_epochs=num_epochs, worker_count=worker_count, prefetch=prefetch,
+                            process_index=process_index, process_count=process_count)
+  return SkipCounter(iterator, reader) if decode.skip else iterator
 
 
 def batch_iterator(reader: ShardReader, decode: grain.transforms.Map, *, global_batch_size: int, seed: int,

@@ -26,6 +26,7 @@ from korpat_jax.errors import ConfigError
 from korpat_jax.special_tokens import SpecialIds
 
 log = logging.getLogger("korpat_jax")
+SAMPLE_PER_SHARD = 3  # records of every shard decoded before training starts (first, middle, last)
 
 
 @dataclasses.dataclass
@@ -79,13 +80,22 @@ def make_input(config: ml_collections.ConfigDict, workdir: str, start_step: int)
   if tokenizer_dir and files.exists(files.join(tokenizer_dir, "vocab.txt")):
     _check_vocab(tokenizer_dir, manifest.vocab_hash, records_dir)
   special = SpecialIds.from_mapping(manifest.special_ids)
-  common = dict(global_batch_size=t.batch_size, worker_count=d.worker_count, prefetch=d.prefetch)
-  train = input_pipeline.make_iterator(records_dir, split="train", seed=config.seed, shuffle=True, **common)
-  has_eval = manifest.num_examples("eval") > 0
-  # Evaluation reads whole global batches on every process (the loop feeds each its rows).
-  eval_factory = (lambda: input_pipeline.make_iterator(records_dir, split="eval", seed=config.seed, shuffle=False,
-                                                       num_epochs=1, process_index=0, process_count=1,
-                                                       **common)) if has_eval else None
+  common = dict(global_batch_size=t.batch_size, worker_count=d.worker_count, prefetch=d.prefetch,
+                on_bad_record=d.get("on_bad_record", "fail"))
+  # A few records of every shard are decoded now: a damaged shard stops the run before step 1.
+  train = input_pipeline.make_iterator(records_dir, split="train", seed=config.seed, shuffle=True,
+                                       sample_per_shard=SAMPLE_PER_SHARD, **common)
+  eval_factory = None
+  if manifest.num_examples("eval") > 0:
+    input_pipeline.sample_split(records_dir, "eval", SAMPLE_PER_SHARD, common["on_bad_record"])
+
+    def eval_factory() -> Iterator[dict[str, np.ndarray]]:
+      # Evaluation reads whole global batches on every process (the loop feeds each its rows). It counts tokens:
+      # on_bad_record=skip's count column goes (the skipped rows are padding, and the log names them).
+      for batch in input_pipeline.make_iterator(records_dir, split="eval", seed=config.seed, shuffle=False,
+                                                num_epochs=1, process_index=0, process_count=1, **common):
+        batch.pop(input_pipeline.SKIPPED_RECORDS, None)
+        yield batch
   log.info("input: %s (%d train / %d eval examples, seq_len %d)", records_dir, manifest.num_examples("train"),
            manifest.num_examples("eval"), manifest.seq_len)
   splits = json.dumps(manifest.splits, sort_keys=True)

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import optax
 
 from korpat_jax import objective
+from korpat_jax.input_pipeline import SKIPPED_RECORDS
 from korpat_jax.masking import MaskingStrategy
 from korpat_jax.model import ElectraPretrainer
 from korpat_jax.train_state import TrainState, accumulated_grads, apply_gradients, new_state
@@ -72,6 +73,8 @@ def make_train_step(model: ElectraPretrainer, tx: optax.GradientTransformation, 
   disc_weight = float(disc_weight)
 
   def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
+    batch = dict(batch)
+    skipped = batch.pop(SKIPPED_RECORDS, None)  # the input's count of bad records left out, not a model input
     rng = jax.random.fold_in(state.rng, state.step)
     mask_rng, sample_rng, micro_rng = jax.random.split(rng, 3)
     sample_keys = jax.random.split(sample_rng, batch["input_ids"].shape[0])
@@ -91,6 +94,8 @@ def make_train_step(model: ElectraPretrainer, tx: optax.GradientTransformation, 
     metrics = objective.finalize_metrics(sums, disc_weight)
     new, update_metrics = apply_gradients(state, grads, tx, metrics["loss"], skip_nonfinite)
     metrics.update(update_metrics, learning_rate=schedule(state.step))
+    if skipped is not None:  # data.on_bad_record=skip: the records skipped so far, all processes together
+      metrics[SKIPPED_RECORDS] = skipped.sum()
     return new, metrics
 
   return train_step

@@ -3,9 +3,11 @@
     korpat-jax pretrain --config configs/pretrain.py:tiny --workdir /tmp/tiny [--config.train.num_steps=50]
     korpat-jax finetune --config configs/finetune.py:ner --workdir W --config.init_from=RUN ...
 
-mesh -> input (the task's) -> model and sharded state (init, init_from or restore) -> compiled steps -> loop (log,
-eval, hooks, profile, checkpoint) -> final checkpoint -> test evaluation of the best checkpoint -> the hooks' end.
-Rerunning the same command resumes from the latest checkpoint; a finished run says so and stops. The workdir may
+workdir writable? -> mesh -> input (the task's) -> model and sharded state (init, init_from or restore) ->
+compiled steps -> loop (log, eval, hooks, profile, checkpoint) -> final checkpoint -> test evaluation of the best
+checkpoint -> the hooks' end. Rerunning the same command resumes from the latest checkpoint; a finished run says so
+and stops, on a read-only workdir too (an unfinished one stops there in one line). Each async checkpoint save is
+waited for at the next step (which computes meanwhile): a failed save stops the run there in one line. The workdir may
 be a local path or a URL that etils.epath supports (gs://...; see korpat_jax.files): profiles and HLO dumps of a
 remote workdir are written locally and uploaded when the run ends.
 
@@ -44,12 +46,33 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task] 
   """Runs (or resumes) the config's task (or `task`), with `hooks` (korpat_jax.hooks) every N steps and at the
   end; returns the last logged train metrics."""
   workdir = files.resolve(workdir)
+  if finished_read_only(config, workdir):
+    return {}
   hlo_dir = files.Mirror(files.join(workdir, "hlo")) if config.profile.dump_hlo else None
   if hlo_dir is not None:
     profiling.enable_hlo_dump(hlo_dir.local)
   distributed.initialize(config.distributed)
   with run_lock.hold(workdir, _command(config), enabled=jax.process_index() == 0):  # one run per workdir
     return _train(config, workdir, task, hooks if hooks is not None else Hooks(), hlo_dir)
+
+
+def finished_read_only(config: ml_collections.ConfigDict, workdir: str) -> bool:
+  """Before anything else: a workdir that cannot be written stops the run in one line (ReadOnlyWorkdir), unless
+  its run is finished: then this says so and returns True (nothing to do, nothing written). False when writable."""
+  workdir = files.resolve(workdir)
+  reason = workdir_lib.unwritable(workdir)
+  if reason is None:
+    return False
+  finished = workdir_lib.finished_step(workdir, config.train.num_steps)
+  if finished is None:
+    elsewhere = ("copy it to a writable --workdir and rerun there to resume"
+                 if Checkpointer.latest_in(workdir_lib.checkpoint_dir(workdir)) is not None
+                 else "use a writable --workdir")
+    raise workdir_lib.ReadOnlyWorkdir(f"{workdir}: the run directory cannot be written ({reason}); make it writable "
+                                      f"(remount it read-write, fix its permissions), or {elsewhere}")
+  log.info("already trained to step %d (%d steps): nothing to do (%s cannot be written: %s)", *finished, workdir,
+           reason)
+  return True
 
 
 def _command(config: ml_collections.ConfigDict) -> str:
@@ -72,7 +95,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task]
   data = task.make_input(start_step)
   num_steps = data.num_steps
   ckpt = Checkpointer(ckpt_dir, interval=data.checkpoint_every, keep=config.train.keep_checkpoints,
-                      async_save=config.train.async_checkpoints, best_metric=task.main_metric)
+                      async_save=config.train.async_checkpoints, best_metric=task.main_metric,
+                      error_log=workdir_lib.errors_log(workdir))
 
   # Model, sharded state and compiled steps: restore the latest checkpoint that restores (broken ones are moved
   # aside), or initialise (optionally from another run's params).
@@ -102,6 +126,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task]
                         else ())
   evaluator = Evaluator(task, steps.eval_step, steps.batch_sharding, config.seed,
                         BestEval(workdir, task.main_metric, start_step), writer)
+  ckpt.when_complete(evaluator.best.saved)  # a best evaluation's files once its checkpoint is complete
 
   def info(step: int, final: bool = False) -> StepInfo:  # what the hooks see of the run, as it is now
     return StepInfo(step, num_steps, state, last, final, config, workdir, task)
@@ -124,6 +149,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task]
           state, metrics = steps.train_step(state, batch)
         profile.after_step(step, state)
         done = step + 1
+        if ckpt.saving:  # the previous save completes while this step computes; a failed one stops the run here
+          ckpt.wait()
         guard.observe(done, metrics)
         if step == start_step:  # keep compilation out of the step time
           jax.block_until_ready(state)

@@ -12,7 +12,7 @@ import ml_collections
 from korpat_jax import config as config_lib, files
 from korpat_jax.errors import ConfigError
 from korpat_jax.hooks import Hooks
-from korpat_jax.train import train
+from korpat_jax.train import finished_read_only, train
 
 
 def _not_reraised(record: logging.LogRecord) -> bool:
@@ -57,6 +57,8 @@ def run_command(argv: Optional[Sequence[str]], prog: str, description: str, vari
     raise ConfigError(f"--workdir {args.workdir}: the demo builds its records under the workdir and ArrayRecord "
                       "reads local files only; use a local --workdir")
   setup_logging()
+  if finished_read_only(config, args.workdir):  # before `prepare` too, which writes the demo's data there
+    return 0
   if prepare is not None:
     prepare(config, args.workdir)
   train(config, args.workdir, hooks=hooks)

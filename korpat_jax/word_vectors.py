@@ -115,24 +115,36 @@ def ppmi_vectors(sequences: Iterable[np.ndarray], vocab_size: int, dim: int, std
 
 def record_sequences(records_dir: str, special_ids: Iterable[int], max_tokens: int, seed: int = 0
                      ) -> Iterator[np.ndarray]:
-  """The train records' ids without special tokens, examples in a seeded random order, until `max_tokens`."""
+  """The train records' ids without special tokens, examples in a seeded random order, until `max_tokens`. A bad
+  record (unreadable, not a record of the manifest) is left out and named in the log: training itself stops at it or
+  skips it, as config.data.on_bad_record says."""
   from korpat_jax.corpus import records
-  from korpat_jax.input_pipeline import open_split
+  from korpat_jax.input_pipeline import open_split, repair_hint
   manifest = records.read_manifest(records_dir)
   reader = open_split(manifest, "train")
   dtype = manifest.id_dtype.newbyteorder("<")
   special = np.asarray(sorted(set(special_ids)), np.int64)
   order = np.random.default_rng(seed).permutation(manifest.num_examples("train"))
-  taken = 0
-  for start in range(0, len(order), 4096):
-    keys = np.sort(order[start:start + 4096])
-    for data in reader.read(keys):
-      ids = records.decode_record(data, dtype).astype(np.int64)
-      ids = ids[~np.isin(ids, special)]
-      yield ids
-      taken += len(ids)
-      if taken >= max_tokens:
-        return
+  taken, bad = 0, []
+  try:
+    for start in range(0, len(order), 4096):
+      keys = np.sort(order[start:start + 4096])
+      for key, data in zip(keys.tolist(), reader.read(keys, skip_bad=True)):
+        problem = ("unreadable ArrayRecord data" if data is None
+                   else records.record_problem(data, dtype, manifest.seq_len, manifest.vocab_size))
+        if problem is not None:
+          bad.append((*reader.locate(key), problem))
+          continue
+        ids = records.decode_record(data, dtype).astype(np.int64)
+        ids = ids[~np.isin(ids, special)]
+        yield ids
+        taken += len(ids)
+        if taken >= max_tokens:
+          return
+  finally:
+    if bad:
+      log.warning("word vectors: %d bad record(s) left out (e.g. %s: record %d: %s); %s", len(bad), *bad[0],
+                  repair_hint(records_dir))
 
 
 def from_records(records_dir: str, special_ids: Iterable[int], vocab_size: int, dim: int, std: float,

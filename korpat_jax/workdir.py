@@ -5,6 +5,7 @@
   WORKDIR/checkpoints/      Orbax checkpoints (korpat_jax.checkpoint)
   WORKDIR/tensorboard/      TensorBoard event files
   WORKDIR/profile/          jax.profiler traces
+  WORKDIR/logs/errors.log   full traces of the errors reported in one line (a failed checkpoint save)
 
 WORKDIR may be a local path or a URL that etils.epath supports (gs://...): every path goes through korpat_jax.files.
 """
@@ -13,6 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
+import uuid
 from typing import Any, Mapping, Optional
 
 from korpat_jax import files
@@ -25,6 +29,45 @@ log = logging.getLogger("korpat_jax")
 
 def checkpoint_dir(workdir: str) -> str:
   return files.join(workdir, "checkpoints")
+
+
+def errors_log(workdir: str) -> str:
+  return files.join(workdir, "logs", "errors.log")
+
+
+class ReadOnlyWorkdir(KorpatError):
+  """The run directory cannot be written (a read-only mount, no permission) and its run is not finished."""
+
+
+def unwritable(workdir: str) -> Optional[str]:
+  """Why nothing can be written in `workdir` (made first when absent, as the run would), or None when a probe file
+  can be created and removed there. A real write, not the permission bits: root passes those everywhere, and a
+  read-only mount or an object store's permissions show only when writing."""
+  probe = files.join(workdir, f".korpat-write-probe-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+  try:
+    if files.is_remote(workdir):
+      files.path(probe).write_text("")
+    else:
+      os.makedirs(workdir, exist_ok=True)
+      os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    files.remove(probe)
+  except Exception as e:  # noqa: BLE001 - OSError locally, anything from an fsspec backend
+    return f"{type(e).__name__}: {getattr(e, 'strerror', None) or e}"
+  return None
+
+
+def finished_step(workdir: str, num_steps: int) -> Optional[tuple[int, int]]:
+  """(latest checkpoint step, steps of the run) when the run in `workdir` is trained to its end, from the directory
+  alone: `num_steps` when the config fixes it (> 0), else the schedule that model.json recorded (fine-tuning: from
+  epochs and the training set). None when it is not finished or cannot be told so without reading its data."""
+  steps = [int(name) for name in files.listdir(checkpoint_dir(workdir))
+           if name.isdigit() and files.isdir(files.join(checkpoint_dir(workdir), name))]
+  recorded = (((read_json_if_exists(files.join(workdir, MODEL_JSON)) or {}).get(IDENTITY) or {}).get(SCHEDULE)
+              or {}).get("num_steps")
+  target = num_steps if num_steps > 0 else recorded
+  if not steps or not isinstance(target, int) or target <= 0 or max(steps) < target:
+    return None
+  return max(steps), target
 
 
 def write_model_info(workdir: str, model: ElectraConfig, tokenizer_dir: Optional[str],

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pathlib
+from typing import Callable, Optional
+
 import ml_collections
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -29,3 +31,38 @@ def finetune_config(variant: str = "ner_tiny", **overrides) -> ml_collections.Co
   """configs/finetune.py:VARIANT with dotted overrides."""
   from korpat_jax import config as config_lib
   return config_lib.with_values(config_lib.load(str(REPO / "configs" / "finetune.py") + f":{variant}"), overrides)
+
+
+def unreadable_records(path: str) -> Optional[list[int]]:
+  """The records of an ArrayRecord shard that its reader cannot read; None when it cannot open the file."""
+  from array_record.python import array_record_module
+  reader = array_record_module.ArrayRecordReader(path, "readahead_buffer_size:0")
+  if not reader.ok():
+    return None
+  bad = []
+  for i in range(reader.num_records()):
+    try:
+      reader.read([i])
+    except RuntimeError:
+      bad.append(i)
+  return bad
+
+
+def flip_a_record(path: str, accept: Callable[[int], bool] = lambda record: True) -> int:
+  """Flips one bit inside one record's chunk of a shard, as a bad disk or copy would; returns that record's index.
+  Tries a third into the chunks, then each next byte (wrapping around), until a flip hits exactly one more record
+  (than were bad already) that `accept`s."""
+  data, before = open(path, "rb").read(), set(unreadable_records(path) or ())
+  used = data.find(bytes(64))  # the chunks; then zeros up to the next 64 KiB block, where the file's footer sits
+  for at in [*range(used // 3, used), *range(used // 3)]:
+    damaged = bytearray(data)
+    damaged[at] ^= 0x01
+    with open(path, "wb") as f:
+      f.write(bytes(damaged))
+    bad = unreadable_records(path)
+    new = None if bad is None else set(bad) - before
+    if new is not None and len(new) == 1 and accept(min(new)):
+      return min(new)
+  with open(path, "wb") as f:
+    f.write(data)
+  raise AssertionError(f"{path}: no single bit flip hits exactly one record that is accepted")

@@ -105,6 +105,7 @@ def test_best_eval_writes_metrics_and_predictions_to_the_bucket(fake_gs):
 
   best = BestEval(run, "f1", start_step=0)
   assert best.offer(10, result(0.5)) == {"f1": 0.5}
+  best.saved(10)  # written once the checkpoint of step 10 is complete
   assert best.offer(20, result(0.4)) is None
   assert files.read_json(f"{run}/eval/metrics.json") == {"step": 10, "main": "f1", "f1": 0.5, "per_type": {"PER": 0.5}}
   assert _jsonl(f"{run}/eval/predictions.jsonl") == rows

@@ -210,6 +210,13 @@ def _corrupt_copy(corpus, tmp_path, damage) -> tuple[str, str]:
   return str(tmp_path), str(tmp_path / records.shard_name("train", 1, 3))
 
 
+def _unreadable_chunks(data: bytes) -> bytes:
+  """Overwrites some record chunks of a shard; its index at the end stays intact."""
+  data = bytearray(data)
+  data[400:900] = bytes(500)
+  return bytes(data)
+
+
 def test_truncated_shard_is_named(corpus, tmp_path):
   directory, shard = _corrupt_copy(corpus, tmp_path, lambda data: data[: len(data) // 2])
   with pytest.raises(KorpatError, match=f"^{shard}: holds 0 records, manifest.json says 17"):
@@ -218,11 +225,7 @@ def test_truncated_shard_is_named(corpus, tmp_path):
 
 @pytest.mark.parametrize("worker_count", [0, 2])
 def test_garbage_inside_a_shard_names_file_and_record(corpus, tmp_path, worker_count):
-  def scribble(data):  # Overwrites the record chunks after the first few; the index at the end stays intact.
-    data = bytearray(data)
-    data[400:900] = bytes(500)
-    return bytes(data)
-  directory, shard = _corrupt_copy(corpus, tmp_path, scribble)
+  directory, shard = _corrupt_copy(corpus, tmp_path, _unreadable_chunks)
   it = input_pipeline.make_iterator(directory, split="train", global_batch_size=60, seed=0, shuffle=False,
                                     num_epochs=1, worker_count=worker_count, process_index=0, process_count=1)
   with pytest.raises(KorpatError, match=f"^{shard}: record [0-9]+: unreadable ArrayRecord data"):
@@ -231,28 +234,112 @@ def test_garbage_inside_a_shard_names_file_and_record(corpus, tmp_path, worker_c
     it.close()
 
 
-@pytest.mark.parametrize("bad_record,message", [
+BAD_RECORDS = [
     (b"\x02\x00\x03\x00", "not a korpat-electra-records/2 record (a tf.train.Example with one bytes feature "
                          "'input_ids')"),  # schema 1's bare ids
     (records.record_header(3) + b"\x02\x00\x03", "3-byte payload is not a whole number of uint16 ids"),
     (records.encode_record([2] * (SEQ_LEN + 1), "<u2"), f"{SEQ_LEN + 1} ids, not 1..{SEQ_LEN}"),
     (records.encode_record([], "<u2"), f"0 ids, not 1..{SEQ_LEN}"),
     (records.encode_record([2, 1000, 3], "<u2"), "token id >= vocab size 1000"),
-])
-def test_bad_record_names_file_and_record(corpus, tmp_path, bad_record, message):
+]
+
+
+def _eval_shard_with(corpus, tmp_path, bad_record, at: int):
+  """A copy of the prepared directory whose eval shard holds 13 records [2, 20, 3], `bad_record` at `at`."""
   source, _ = corpus
   for name in os.listdir(source):
     (tmp_path / name).write_bytes(open(os.path.join(source, name), "rb").read())
   shard = tmp_path / records.shard_name("eval", 0, 1)
   writer = array_record_module.ArrayRecordWriter(str(shard), "group_size:1")
   for i in range(13):
-    writer.write(bad_record if i == 5 else records.encode_record([2, 20, 3], "<u2"))
+    writer.write(bad_record if i == at else records.encode_record([2, 20, 3], "<u2"))
   writer.close()
-  it = input_pipeline.make_iterator(str(tmp_path), split="eval", global_batch_size=13, seed=0, shuffle=False,
-                                    num_epochs=1, process_index=0, process_count=1)
+  return str(shard)
+
+
+def _eval_batch(directory, **kwargs):
+  return next(input_pipeline.make_iterator(directory, split="eval", global_batch_size=13, seed=0, shuffle=False,
+                                           num_epochs=1, process_index=0, process_count=1, **kwargs))
+
+
+@pytest.mark.parametrize("bad_record,message", BAD_RECORDS)
+def test_bad_record_names_file_and_record_and_the_fix(corpus, tmp_path, bad_record, message):
+  shard = _eval_shard_with(corpus, tmp_path, bad_record, at=5)
   with pytest.raises(KorpatError) as error:
-    next(it)
-  assert str(error.value) == f"{shard}: record 5: {message}"  # One line: what the CLI prints.
+    _eval_batch(str(tmp_path))
+  # One line: what the CLI prints, with the three ways out.
+  assert str(error.value) == f"{shard}: record 5: {message}; {input_pipeline.bad_record_hint(str(tmp_path))}"
+  assert f"korpat-jax verify --records {tmp_path}" in str(error.value) and "on_bad_record=skip" in str(error.value)
+
+
+@pytest.mark.parametrize("bad_record,message", BAD_RECORDS)
+def test_skip_leaves_a_bad_record_out_as_padding_and_counts_it(corpus, tmp_path, bad_record, message, caplog):
+  shard = _eval_shard_with(corpus, tmp_path, bad_record, at=5)
+  with caplog.at_level("WARNING", logger="korpat_jax"):
+    batch = _eval_batch(str(tmp_path), on_bad_record="skip")
+  assert f"{shard}: record 5 is bad: skipped" in caplog.text
+  good = [i for i in range(13) if i != 5]
+  assert (batch["attention_mask"][5] == 0).all() and (batch["input_ids"][5] == SPECIAL["pad"]).all()
+  assert (batch["token_type_ids"][5] == 0).all()
+  np.testing.assert_array_equal(batch["input_ids"][good, :4], [[2, 20, 3, 0]] * 12)
+  assert batch[input_pipeline.SKIPPED_RECORDS].tolist() == [1] + [0] * 12
+
+
+@pytest.mark.parametrize("at", [0, 6, 12])  # first, middle and last: the records sampled of a 13-record shard
+def test_a_sampled_bad_record_stops_before_the_first_batch(corpus, tmp_path, at, caplog):
+  shard = _eval_shard_with(corpus, tmp_path, b"\x02\x00\x03\x00", at=at)
+  kwargs = dict(split="eval", global_batch_size=13, seed=0, shuffle=False, num_epochs=1, process_index=0,
+                process_count=1, sample_per_shard=3)
+  with pytest.raises(KorpatError, match=f"^{shard}: record {at}: not a korpat-electra-records/2 record .*"
+                                        "korpat-jax verify --records"):
+    input_pipeline.make_iterator(str(tmp_path), **kwargs)  # no batch asked for yet
+  with caplog.at_level("WARNING", logger="korpat_jax"):
+    input_pipeline.make_iterator(str(tmp_path), on_bad_record="skip", **kwargs)
+  assert f"1 of the records sampled from its shards are bad (e.g. {shard}: record {at})" in caplog.text
+  input_pipeline.make_iterator(corpus[0], **kwargs)  # the undamaged directory passes
+
+
+@pytest.mark.parametrize("worker_count", [0, 2])
+def test_skip_reads_past_unreadable_records(corpus, tmp_path, worker_count):
+  directory, shard = _corrupt_copy(corpus, tmp_path, _unreadable_chunks)
+  it = input_pipeline.make_iterator(directory, split="train", global_batch_size=60, seed=0, shuffle=False,
+                                    num_epochs=1, worker_count=worker_count, process_index=0, process_count=1,
+                                    on_bad_record="skip")
+  batch = next(it)
+  seen = _tags(batch)
+  missing = sorted(set(range(60)) - set(seen))
+  assert missing and all(23 <= tag < 40 for tag in missing)  # only records of the damaged shard 1 (23..39)
+  assert batch[input_pipeline.SKIPPED_RECORDS][0] == len(missing) == 60 - len(seen)
+  assert sorted(seen) == [t for t in range(60) if t not in missing]
+  if worker_count:
+    it.close()
+
+
+@pytest.mark.parametrize("k,m", [(3, 6), (8, 4)])  # 60 records, 8 a batch: the second resumes in epoch 1
+def test_skip_count_is_part_of_the_state_and_resumes_exactly(corpus, tmp_path, k, m):
+  (tmp_path / "records").mkdir()
+  directory, _ = _corrupt_copy(corpus, tmp_path / "records", _unreadable_chunks)
+  def make():
+    return input_pipeline.make_iterator(directory, global_batch_size=8, seed=11, process_index=0, process_count=1,
+                                        on_bad_record="skip")
+  reference, resumed = _save_and_restore(tmp_path, make, k, m)
+  _assert_batches_equal(resumed, reference)
+  counts = [int(b[input_pipeline.SKIPPED_RECORDS][0]) for b in reference]
+  assert counts[-1] > 0 and counts == sorted(counts)  # counted from the start of the run, not of the resume
+  ground_truth = _take(make(), k + m)
+  assert [int(b[input_pipeline.SKIPPED_RECORDS][0]) for b in ground_truth[k:]] == counts
+
+
+def test_a_state_saved_without_the_skip_count_restores_with_zero(corpus):
+  directory, _ = corpus
+  plain = input_pipeline.make_iterator(directory, global_batch_size=8, seed=1, process_index=0, process_count=1)
+  _take(plain, 2)
+  skipping = input_pipeline.make_iterator(directory, global_batch_size=8, seed=1, process_index=0, process_count=1,
+                                          on_bad_record="skip")
+  skipping.set_state(plain.get_state())  # a run that stopped on a bad record, resumed with on_bad_record=skip
+  _assert_batches_equal([{k: v for k, v in b.items() if k != input_pipeline.SKIPPED_RECORDS}
+                         for b in _take(skipping, 2)], _take(plain, 2))
+  assert skipping.get_state()[input_pipeline.SKIPPED_RECORDS] == 0
 
 
 @pytest.mark.parametrize("kwargs,message", [

@@ -90,6 +90,22 @@ def test_from_records_reads_the_train_split_without_special_tokens(records):
   assert len(everything) == manifest.num_examples("train")
 
 
+def test_a_bad_record_is_left_out_and_named(records, tmp_path, caplog):
+  import shutil
+  from korpat_jax.corpus.records import read_manifest
+  from tests.helpers import flip_a_record
+  copy = tmp_path / "records"
+  shutil.copytree(records, copy)
+  manifest = read_manifest(str(copy))
+  shard = manifest.shard_paths("train")[0]
+  at = flip_a_record(shard)
+  with caplog.at_level("WARNING", logger="korpat_jax"):
+    everything = list(word_vectors.record_sequences(str(copy), manifest.special_ids.values(), 10**9))
+  assert len(everything) == manifest.num_examples("train") - 1
+  assert (f"word vectors: 1 bad record(s) left out (e.g. {shard}: record {at}: unreadable ArrayRecord data); "
+          f"check every shard with `korpat-jax verify --records {copy}`") in caplog.text
+
+
 def _ppmi_config(records, **extra):
   return pretrain_config("tiny", **{
       "data.source": "records", "data.records_dir": str(records), "model.vocab_size": -1, "train.seq_len": 64,

@@ -9,6 +9,7 @@ import sys
 from typing import Sequence
 
 from korpat_jax import run_lock
+from korpat_jax.corpus import writer
 from korpat_jax.corpus.cleaning import CleanConfig
 from korpat_jax.corpus.examples import PackingConfig
 from korpat_jax.corpus.pipeline import PrepConfig
@@ -120,7 +121,8 @@ def main(argv: Sequence[str]) -> int:
     raise KorpatError(f"--encoding {args.encoding}: unknown encoding") from None
   files = expand_corpus(args.corpus)
   factory = MWPTokenizerFactory(os.path.abspath(args.tokenizer))
-  with run_lock.hold(args.out, "prepare"):  # one prepare per --out
+  # One prepare per --out; a failed write (a full disk) is one line naming the file and the free space.
+  with writer.write_errors(args.out), run_lock.hold(args.out, "prepare"):
     manifest = _run(args, files, config, factory, beam_args)
   _print_summary(manifest, args.out)
   return 0

@@ -52,7 +52,8 @@ def _shard_task(pieces: list[tuple[str, int, int]], path: str, expected: int, id
   def all_records():
     for spill, start, end in pieces:
       yield from writer.read_records(spill, start, end)
-  return path, writer.write_shard(path, all_records(), expected, id_dtype)
+  with writer.write_errors(path):  # one line, raised again in the main process by the pool
+    return path, writer.write_shard(path, all_records(), expected, id_dtype)
 
 
 class _InProcess:
@@ -107,21 +108,24 @@ class _SpillSink:
   def add(self, docs, stats: PrepStats) -> None:
     self.stats.merge(stats)
     for doc in docs:
-      if doc.split not in self._writers:
-        self._writers[doc.split] = array_record_module.ArrayRecordWriter(
-            self.spill_path(doc.split) + ".tmp", writer.SPILL_OPTIONS)
-      for record in doc.records:
-        self._writers[doc.split].write(record)
+      with writer.write_errors(self.spill_path(doc.split)):
+        if doc.split not in self._writers:
+          self._writers[doc.split] = array_record_module.ArrayRecordWriter(
+              self.spill_path(doc.split) + ".tmp", writer.SPILL_OPTIONS)
+        for record in doc.records:
+          self._writers[doc.split].write(record)
       self.counts[doc.split] += len(doc.records)
 
   def finish(self, reader_stats: PrepStats) -> dict[str, Any]:
     self.stats.merge(reader_stats)
     for split, w in self._writers.items():
-      w.close()
-      os.replace(self.spill_path(split) + ".tmp", self.spill_path(split))
+      with writer.write_errors(self.spill_path(split)):
+        w.close()
+        os.replace(self.spill_path(split) + ".tmp", self.spill_path(split))
     done = {"path": self.path, "counts": dict(self.counts), "stats": self.stats.to_json()}
     marker = marker_path(self.work, self.index)
-    files_lib.write_json(marker, done, indent=None)
+    with writer.write_errors(marker):
+      files_lib.write_json(marker, done, indent=None)
     return done
 
 
@@ -186,8 +190,9 @@ def _scan(pool, files: Sequence[str], work: str) -> ScanSummary:
   total = ScanSummary()
   for part in pool.map(_scan_task, list(files)):
     total = total.merge(part)
-  files_lib.write_json(path, {"documents": total.documents, "eval_documents": total.eval_documents,
-                              "min_hash": total.min_hash}, indent=None)
+  with writer.write_errors(path):
+    files_lib.write_json(path, {"documents": total.documents, "eval_documents": total.eval_documents,
+                                "min_hash": total.min_hash}, indent=None)
   return total
 
 

@@ -19,11 +19,12 @@ import json
 import os
 import platform
 import shutil
+import sys
 from importlib import metadata
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from korpat_jax import files as files_lib
-from korpat_jax.corpus import records, tfds_metadata
+from korpat_jax.corpus import records, tfds_metadata, writer
 from korpat_jax.corpus.pipeline import PrepConfig
 from korpat_jax.corpus.report import AccountingError, PrepStats
 from korpat_jax.corpus.tokenizing import CorpusTokenizer
@@ -112,12 +113,49 @@ def _owned(name: str) -> bool:
           or ".array_record" in name)
 
 
+def _warn(message: str) -> None:
+  print(f"[prepare] {message}", file=sys.stderr, flush=True)
+
+
+def remove_leftovers(out_dir: str, log: Callable[[str], None] = _warn) -> None:
+  """Removes the temporary files of a prepare that was killed before it could (SIGKILL, a lost machine): shards and
+  JSON being written (`*.array_record.tmp-PID`, `manifest.json.tmp-PID`) and intermediate files (`*.spill.tmp`).
+  Only under the run lock (korpat_jax.run_lock), which keeps every other prepare off `out_dir`."""
+  found = []
+  for folder in (out_dir, os.path.join(out_dir, WORK_DIR)):
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    found += [os.path.join(folder, n) for n in names
+              if writer.is_temporary(n) and (folder != out_dir or _owned(writer.final_name(n)))]
+  if found:
+    nbytes = sum(os.path.getsize(p) for p in found)
+    for path in found:
+      os.remove(path)
+    log(f"removed {len(found)} temporary file(s) ({nbytes / 1e6:.1f} MB) of an interrupted run, e.g. "
+        f"{os.path.basename(found[0])}")
+
+
+def remove_damaged_shards(out_dir: str, log: Callable[[str], None] = _warn) -> bool:
+  """Checks a finished directory's shards against its manifest (corpus/verify.py); removes the damaged ones and the
+  manifest, so that the run writes them again. Returns whether it removed any."""
+  from korpat_jax.corpus import verify  # pylint: disable=import-outside-toplevel - verify reads what this writes
+  bad = verify.verify_records(out_dir).bad
+  for check in bad:
+    log(f"{check.path}: {check.problem}: removed, to be written again")
+    if os.path.exists(check.path):
+      os.remove(check.path)
+  if bad:
+    os.remove(os.path.join(out_dir, records.MANIFEST))
+  return bool(bad)
+
+
 def claim_output_dir(out_dir: str, identity: dict[str, Any], overwrite: bool) -> bool:
   """Create or resume `out_dir` for the run `identity` (run_identity). Returns True when it already holds the
-  finished records of this very run; raises, saying what differs, when it holds another run's (unless `overwrite`).
+  finished records of this very run, checked against its manifest (damaged shards are removed and the run goes on to
+  write them again); raises, saying what differs, when it holds another run's (unless `overwrite`).
   """
   run_fingerprint = _hash_identity(identity)
   os.makedirs(out_dir, exist_ok=True)
+  remove_leftovers(out_dir)
   state_path = os.path.join(out_dir, STATE)
   previous, state = None, {}
   if os.path.exists(state_path):
@@ -135,9 +173,10 @@ def claim_output_dir(out_dir: str, identity: dict[str, Any], overwrite: bool) ->
       if _owned(name):
         path = os.path.join(out_dir, name)
         shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
-  with open(state_path, "w", encoding="utf-8") as f:
-    json.dump({"fingerprint": run_fingerprint, "identity": identity}, f)
-  return previous == run_fingerprint and os.path.exists(os.path.join(out_dir, records.MANIFEST))
+  with writer.write_errors(state_path):
+    files_lib.write_json(state_path, {"fingerprint": run_fingerprint, "identity": identity}, indent=None)
+  finished = previous == run_fingerprint and os.path.exists(os.path.join(out_dir, records.MANIFEST))
+  return finished and not remove_damaged_shards(out_dir)
 
 
 def _version(package: str) -> str | None:
@@ -201,7 +240,9 @@ def build_manifest(*, files: Sequence[str], config: PrepConfig, tokenizer: Corpu
 
 def write_manifest(out_dir: str, manifest: dict[str, Any]) -> str:
   """The TFDS metadata, then `manifest.json`: written last, it marks the directory complete."""
-  tfds_metadata.write(out_dir, manifest)
+  with writer.write_errors(out_dir):
+    tfds_metadata.write(out_dir, manifest)
   path = os.path.join(out_dir, records.MANIFEST)
-  files_lib.write_json(path, manifest, indent=1)
+  with writer.write_errors(path):
+    files_lib.write_json(path, manifest, indent=1)
   return path

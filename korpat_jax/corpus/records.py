@@ -89,6 +89,21 @@ def decode_record(data: bytes, id_dtype: np.dtype | str) -> np.ndarray:
   return np.frombuffer(data, dtype=dtype, offset=len(data) - n).astype(np.int32)
 
 
+def record_problem(data: bytes, id_dtype: np.dtype | str, seq_len: int, vocab_size: int) -> str | None:
+  """Why `data` is not a usable example of a manifest with these settings (not a record of this schema, no ids or
+  more than `seq_len`, an id outside the vocab), or None when it is one."""
+  dtype = np.dtype(id_dtype).newbyteorder("<")
+  try:
+    n = len(decode_record(data, dtype))
+  except ValueError as e:
+    return str(e)
+  if not 1 <= n <= seq_len:
+    return f"{n} ids, not 1..{seq_len}"
+  if int(np.frombuffer(data, dtype=dtype, offset=len(data) - n * dtype.itemsize).max()) >= vocab_size:
+    return f"token id >= vocab size {vocab_size}"
+  return None
+
+
 @functools.lru_cache(maxsize=8)
 def _layouts(max_payload: int) -> tuple[np.ndarray, tuple[bytes, ...]]:
   """The header and record size for each payload size 0..max_payload; the sizes increase strictly, so a record's

@@ -59,6 +59,8 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
            f"config.data.source={config.data.source!r}: expected records or synthetic")
   if config.data.source == "records":
     require(bool(config.data.records_dir), "config.data.records_dir: required when data.source='records'")
+  require(config.data.get("on_bad_record", "fail") in ("fail", "skip"),
+          f"config.data.on_bad_record={config.data.get('on_bad_record')!r}: expected fail or skip")
 
 
 def validate_word_vectors(config: ml_collections.ConfigDict) -> None:
