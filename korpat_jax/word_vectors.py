@@ -119,7 +119,7 @@ def record_sequences(records_dir: str, special_ids: Iterable[int], max_tokens: i
   record (unreadable, not a record of the manifest) is left out and named in the log: training itself stops at it or
   skips it, as config.data.on_bad_record says."""
   from korpat_jax.corpus import records
-  from korpat_jax.input_pipeline import open_split, repair_hint
+  from korpat_jax.shard_reader import open_split, repair_hint
   manifest = records.read_manifest(records_dir)
   reader = open_split(manifest, "train")
   dtype = manifest.id_dtype.newbyteorder("<")

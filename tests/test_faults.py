@@ -361,13 +361,13 @@ def _on_records(directory, **overrides):
 
 
 def test_a_bad_record_stops_the_run_at_its_step_with_one_line_naming_it_and_the_fix(bad_records, tmp_path):
-  from korpat_jax import input_pipeline
+  from korpat_jax import input_pipeline, shard_reader
   directory, shard, at = bad_records
   with pytest.raises(KorpatError) as error:
     train(_on_records(directory, **{"train.num_steps": 6}), str(tmp_path))
   message = str(error.value)
   assert "\n" not in message and message.startswith(f"{shard}: record {at}: unreadable ArrayRecord data (")
-  assert message.endswith(input_pipeline.bad_record_hint(directory))
+  assert message.endswith(shard_reader.bad_record_hint(directory))
   assert f"`korpat-jax verify --records {directory}`" in message and "--config.data.on_bad_record=skip" in message
   # Epoch 0 is the permutation seeded by (seed 0, epoch 0): the batch that holds the record is the step it stops at.
   order = np.arange(RECORDS)

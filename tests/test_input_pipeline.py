@@ -14,7 +14,7 @@ import orbax.checkpoint as ocp
 import pytest
 from array_record.python import array_record_module
 
-from korpat_jax import input_pipeline
+from korpat_jax import input_pipeline, shard_reader
 from korpat_jax.corpus import records
 from korpat_jax.errors import KorpatError
 
@@ -268,7 +268,7 @@ def test_bad_record_names_file_and_record_and_the_fix(corpus, tmp_path, bad_reco
   with pytest.raises(KorpatError) as error:
     _eval_batch(str(tmp_path))
   # One line: what the CLI prints, with the three ways out.
-  assert str(error.value) == f"{shard}: record 5: {message}; {input_pipeline.bad_record_hint(str(tmp_path))}"
+  assert str(error.value) == f"{shard}: record 5: {message}; {shard_reader.bad_record_hint(str(tmp_path))}"
   assert f"korpat-jax verify --records {tmp_path}" in str(error.value) and "on_bad_record=skip" in str(error.value)
 
 

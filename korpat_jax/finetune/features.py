@@ -36,7 +36,7 @@ from korpat_jax.datasets import source as source_lib
 from korpat_jax.errors import KorpatError
 from korpat_jax.files import write_json
 from korpat_jax.finetune.report import DataReport
-from korpat_jax.input_pipeline import ShardReader
+from korpat_jax.shard_reader import ShardReader
 from korpat_jax.workdir import read_json_if_exists
 
 log = logging.getLogger("korpat_jax")
