@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -42,18 +41,6 @@ STATE, DATA = "state", "data"
 CHECKSUMS = "korpat_checksums.json"
 BROKEN = "_broken"
 log = logging.getLogger("korpat_jax")
-
-
-def free_space(path: str) -> str:
-  """'12.3 GiB free' on the file system of `path` (or of its nearest existing parent)."""
-  if files.is_remote(path):
-    return f"on {files.scheme(path)}:// (an object store: check its quota and permissions)"
-  while path and not os.path.exists(path):
-    path = os.path.dirname(path)
-  try:
-    return f"{shutil.disk_usage(path or '.').free / 2**30:.1f} GiB free"
-  except OSError:
-    return "free space unknown"
 
 
 def error_line(error: BaseException) -> str:
@@ -267,7 +254,8 @@ class Checkpointer:
       _ERROR_LOG.after_failure = self.error_log
     latest = Checkpointer.latest_in(self.directory)
     resume = "rerun (no checkpoint yet: it starts over)" if latest is None else f"rerun to resume from step {latest}"
-    return SaveFailed(f"{path}: saving the checkpoint failed ({error_line(error)}; {free_space(self.directory)}); "
+    free = files.free_space(self.directory)
+    return SaveFailed(f"{path}: saving the checkpoint failed ({error_line(error)}; {free}); "
                       f"earlier checkpoints are intact: free space and {resume}"
                       + (f" (full trace in {logged})" if logged else ""))
 

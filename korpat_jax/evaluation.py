@@ -107,8 +107,7 @@ class BestEval:
       main = {"main": self.main} if self.main else {}
       workdir_lib.write_json(files.join(directory, "metrics.json"), {"step": step, **main, **result.scores})
     except OSError as e:
-      from korpat_jax.checkpoint import free_space
-      raise KorpatError(f"{directory}: writing the {split} results failed ({e.strerror or e}; {free_space(directory)})"
+      raise KorpatError(f"{directory}: writing the {split} results failed ({e.strerror or e}; {files.free_space(directory)})"
                         "; free space and rerun (the checkpoints are intact)") from None
 
   def has_scores(self, split: str) -> bool:

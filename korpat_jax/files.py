@@ -343,3 +343,15 @@ class Mirror:
     finally:
       if self.remote:
         shutil.rmtree(self.local, ignore_errors=True)
+
+
+def free_space(path: str) -> str:
+  """'12.3 GiB free' on the file system of `path` (or of its nearest existing parent)."""
+  if is_remote(path):
+    return f"on {scheme(path)}:// (an object store: check its quota and permissions)"
+  while path and not os.path.exists(path):
+    path = os.path.dirname(path)
+  try:
+    return f"{shutil.disk_usage(path or '.').free / 2**30:.1f} GiB free"
+  except OSError:
+    return "free space unknown"

@@ -117,9 +117,8 @@ class MetricWriter:
       try:
         sink.write(step, scalars, prefix)
       except OSError as e:
-        from korpat_jax.checkpoint import free_space
         where = getattr(sink, "path", type(sink).__name__)
-        raise KorpatError(f"{where}: writing metrics failed ({e.strerror or e}; {free_space(str(where))})") from None
+        raise KorpatError(f"{where}: writing metrics failed ({e.strerror or e}; {files.free_space(str(where))})") from None
 
   def console(self, step: int, scalars: Mapping[str, float], prefix: str = "train", *, total: int = 0,
               keys: Optional[Sequence[str]] = None) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import scipy.sparse as sparse
@@ -35,6 +35,11 @@ class Settings:
   window: int = 4                  # pairs at most this many tokens apart (inside one example)
   max_tokens: int = 10_000_000     # tokens read from the records at most (examples in a seeded random order)
   context_smoothing: float = 0.75  # context counts ** this (PPMI's bias towards rare contexts, tempered)
+
+  @classmethod
+  def from_config(cls, block: Any) -> "Settings":
+    """From `config.word_vectors` (window, max_tokens, context_smoothing)."""
+    return cls(int(block.window), int(block.max_tokens), float(block.context_smoothing))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -66,3 +66,18 @@ def flip_a_record(path: str, accept: Callable[[int], bool] = lambda record: True
   with open(path, "wb") as f:
     f.write(data)
   raise AssertionError(f"{path}: no single bit flip hits exactly one record that is accepted")
+
+
+def train_losses(workdir: pathlib.Path) -> dict[int, float]:
+  """step -> loss of a run's metrics.jsonl training rows."""
+  import json
+  with open(workdir / "metrics.jsonl") as f:
+    return {r["step"]: r["loss"] for r in map(json.loads, f) if r["split"] == "train"}
+
+
+def run_params(workdir: pathlib.Path, step: Optional[int] = None):
+  """(step, params on the host) of a run's checkpoint (the latest when `step` is None)."""
+  from korpat_jax import workdir as workdir_lib
+  from korpat_jax.checkpoint import Checkpointer
+  ckpt = Checkpointer(workdir_lib.checkpoint_dir(str(workdir)), interval=1, keep=1, read_only=True)
+  return ckpt.restore_params_on_host(step)

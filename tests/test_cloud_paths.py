@@ -133,7 +133,7 @@ def test_checkpoint_listing_checksums_and_move_aside_on_a_bucket(fake_gs, monkey
   files.write_text(f"{directory}/12.orbax-checkpoint-tmp-99/state/_METADATA", "{}")  # not finalised
   assert checkpoint.Checkpointer.latest_in(directory) == 10
   assert checkpoint.file_checksums(f"{directory}/10") == {"state/_METADATA": "size:11", "state/d/0": "size:5"}
-  assert "object store" in checkpoint.free_space(directory)
+  assert "object store" in files.free_space(directory)
 
   # Orbax's manager stays out (it needs google-cloud-storage for gs://): the bookkeeping around it is the test.
   monkeypatch.setattr(checkpoint.ocp, "CheckpointManager", lambda *a, **k: types.SimpleNamespace(reload=lambda: 0))

@@ -83,7 +83,7 @@ def torch_peer(config):
     from korpat_jax import word_vectors
     table, _ = word_vectors.from_records(
         records_dir, manifest.special_ids.values(), cfg.vocab_size, cfg.embedding_size, cfg.initializer_range,
-        word_vectors.Settings(int(wv.window), int(wv.max_tokens), float(wv.context_smoothing)), config.seed)
+        word_vectors.Settings.from_config(wv), config.seed)
     with torch.no_grad():
       side.discriminator.electra.embeddings.word_embeddings.weight.copy_(torch.from_numpy(table))
   batches = make_iterator(records_dir, global_batch_size=config.train.batch_size, seed=config.seed,

@@ -48,12 +48,6 @@ def final_name(name: str) -> str:
   return _TEMPORARY.sub("", name)
 
 
-def free_space(path: str) -> str:
-  """"12.3 GiB free" on the file system of `path` (or of its nearest existing parent)."""
-  from korpat_jax.checkpoint import free_space as free  # pylint: disable=import-outside-toplevel - only on failure
-  return free(path)
-
-
 def write_error(error: BaseException, path: str) -> Optional[KorpatError]:
   """`error` as one line naming the file it failed on (its own, else `path`) and the free space; None when it is
   not a failed read or write (then it is a bug to report as it is)."""
@@ -64,7 +58,7 @@ def write_error(error: BaseException, path: str) -> Optional[KorpatError]:
   else:
     return None
   where = final_name(os.fspath(where))  # the file being written, not its temporary name
-  return KorpatError(f"{where}: {reason} ({free_space(where)}); once fixed, rerun the same command: it resumes "
+  return KorpatError(f"{where}: {reason} ({files.free_space(where)}); once fixed, rerun the same command: it resumes "
                      "where this one stopped")
 
 

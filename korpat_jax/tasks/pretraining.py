@@ -128,7 +128,7 @@ class PretrainingTask(Task):
       return {}
     key = "['embeddings']['word_embeddings']['embedding']"
     cfg = self._model_cfg
-    settings = word_vectors.Settings(int(wv.window), int(wv.max_tokens), float(wv.context_smoothing))
+    settings = word_vectors.Settings.from_config(wv)
     table, stats = word_vectors.from_records(self._data.records_dir, self._data.special_ids.values(), cfg.vocab_size,
                                              cfg.embedding_size, cfg.initializer_range, settings, self.config.seed)
     log.info("word vectors (PPMI + SVD, window %d) from %d tokens of %d examples: %d of %d tokens seen, %.1fs",
