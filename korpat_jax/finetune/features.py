@@ -233,23 +233,35 @@ class PadAndStack(grain.transforms.Map):
 
   def map(self, keys: np.ndarray) -> dict[str, np.ndarray]:
     rows = np.flatnonzero(keys >= 0)
-    batch = {name: np.full((len(keys), self.seq_len), pad, np.int32) for name, pad in self.seq_pad.items()}
-    batch.update({name: np.full((len(keys), length), fill, np.int32) for name, (length, fill) in self.fixed.items()})
-    lengths = np.zeros(len(keys), np.int64)
+    features = [None] * len(keys)
     for row, data in zip(rows.tolist(), self.reader.read(keys[rows])):
-      feature = decode_feature(data)
-      lengths[row] = min(len(feature["input_ids"]), self.seq_len)
-      for name in self.seq_pad:
-        value = feature[name][:self.seq_len]
-        batch[name][row, :len(value)] = value
-      for name, (length, _) in self.fixed.items():
-        batch[name][row] = feature[name][:length]
-    batch["attention_mask"] = (np.arange(self.seq_len)[None, :] < lengths[:, None]).astype(np.int32)
+      features[row] = decode_feature(data)
+    batch = pad_and_stack(features, self.seq_len, self.seq_pad, self.fixed)
     batch[FEATURE_INDEX] = np.where(keys >= 0, keys, -1).astype(np.int32)
-    for name, (length, _) in self.fixed.items():
-      if length == 1:
-        batch[name] = batch[name][:, 0]
     return batch
+
+
+def pad_and_stack(features: Sequence[Optional[Mapping[str, Any]]], seq_len: int, seq_pad: Mapping[str, int],
+                  fixed: Mapping[str, tuple[int, int]]) -> dict[str, np.ndarray]:
+  """Features (None: a padding row) -> a batch of int32 arrays: sequence fields padded (or cut) to `seq_len`, the
+  fixed fields stacked (a length-1 field as a vector), and `attention_mask`."""
+  batch = {name: np.full((len(features), seq_len), pad, np.int32) for name, pad in seq_pad.items()}
+  batch.update({name: np.full((len(features), length), fill, np.int32) for name, (length, fill) in fixed.items()})
+  lengths = np.zeros(len(features), np.int64)
+  for row, feature in enumerate(features):
+    if feature is None:
+      continue
+    lengths[row] = min(len(feature["input_ids"]), seq_len)
+    for name in seq_pad:
+      value = feature[name][:seq_len]
+      batch[name][row, :len(value)] = value
+    for name, (length, _) in fixed.items():
+      batch[name][row] = feature[name][:length]
+  batch["attention_mask"] = (np.arange(seq_len)[None, :] < lengths[:, None]).astype(np.int32)
+  for name, (length, _) in fixed.items():
+    if length == 1:
+      batch[name] = batch[name][:, 0]
+  return batch
 
 
 def batches(split: FeatureSplit, decoder: PadAndStack, *, global_batch_size: int, seed: int, shuffle: bool,

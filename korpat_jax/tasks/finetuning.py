@@ -26,6 +26,7 @@ from korpat_jax.datasets import source as source_lib
 from korpat_jax.errors import ConfigError
 from korpat_jax.export.task_info import read_task_info, write_task_info
 from korpat_jax.finetune import features as features_lib
+from korpat_jax.finetune.raw_input import RawDoc
 from korpat_jax.finetune.report import DataReport
 from korpat_jax.mfu import finetuning_flops_per_step
 from korpat_jax.model.config import ElectraConfig
@@ -114,6 +115,14 @@ class FineTuningTask(Task):
   def score(self, split: str, meta: Iterator[dict], outputs: Iterable[tuple[Batch, Any]], labelled: bool
             ) -> EvalResult:
     """Scores (when `labelled`) and the predictions writer of one split."""
+
+  @abc.abstractmethod
+  def raw_example(self, doc: RawDoc) -> Any:
+    """The example of a raw document (`predict` on .txt / JSONL); raises raw_input.Unusable when it has none."""
+
+  @abc.abstractmethod
+  def prediction_lines(self, meta: Iterable[dict], outputs: Iterable[tuple[Batch, Any]]) -> list[dict[str, Any]]:
+    """One prediction line per example of `meta` (the lines of `score`'s file; QA: {"id", "answer", ...})."""
 
   def head_outputs(self) -> int:
     """Output units of the head (for FLOPs)."""
@@ -305,6 +314,12 @@ class FineTuningTask(Task):
   def load_run(self) -> None:
     """For `predict`: this fine-tuned run's own model, tokenizer and labels (instead of make_input); then the
     task is ready for the loop's compile_steps (its state holds an optimizer state: any schedule has its shapes)."""
+    self.load_featurizer()
+    self.model = self.make_model(self._model_cfg)
+    self._tx, self._schedule = make_optimizer(self.config.optimizer, 1, self._model_cfg.discriminator.num_layers)
+
+  def load_featurizer(self) -> None:
+    """This fine-tuned run's tokenizer, labels and sizes: what `featurize` needs (predict's tokenizer workers)."""
     self._model_cfg, tokenizer_dir, self.special_ids = workdir_lib.read_model_info(self.workdir)
     task = read_task_info(self.workdir)
     if task is None or task.type != self.task_type:
@@ -312,8 +327,6 @@ class FineTuningTask(Task):
     self.labels = [task.id2label[i] for i in sorted(task.id2label)]
     self.tokenizer_dir = tokenizer_dir or ""
     self.tok = init_run.load_tokenizer(self.tokenizer_dir, self._model_cfg)
-    self.model = self.make_model(self._model_cfg)
-    self._tx, self._schedule = make_optimizer(self.config.optimizer, 1, self._model_cfg.discriminator.num_layers)
 
   def skipped_rows(self, split: str) -> list[dict[str, Any]]:
     """The input rows of `split` that the reader left out (DataReport.skipped_rows), in input order."""

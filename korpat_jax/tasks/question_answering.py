@@ -27,6 +27,7 @@ from korpat_jax.config import require
 from korpat_jax.datasets import source as source_lib
 from korpat_jax.files import write_json
 from korpat_jax.finetune import features as features_lib
+from korpat_jax.finetune.raw_input import RawDoc, Unusable
 from korpat_jax.finetune.report import DataReport
 from korpat_jax.model.heads import QUESTION_ANSWERING
 from korpat_jax.tasks.base import Batch, EvalResult
@@ -126,6 +127,33 @@ class QuestionAnsweringTask(FineTuningTask):
       write_json(os.path.join(directory, "nbest_predictions.json"), nbest)
 
     return EvalResult(scores, write=write)
+
+
+  def raw_example(self, doc: RawDoc) -> qa.QAExample:
+    """A JSONL line's question over its context."""
+    missing = [f for f in ("question", "context") if f not in doc.fields]
+    if missing:
+      raise Unusable("missing_field", f"needs question and context; fields: {', '.join(sorted(doc.fields)) or 'none'}")
+    question, context = doc.fields["question"], doc.fields["context"]
+    if not question.strip() or not context.strip():
+      raise Unusable("empty_text", "empty question" if not question.strip() else "empty context")
+    return qa.QAExample(doc.id, question, context, [], doc.where)
+
+  def prediction_lines(self, meta: Iterable[dict], outputs: Iterable[tuple[Batch, Any]]) -> list[dict[str, Any]]:
+    """One line per question: {"id", "answer", "start", "end", "score"} (character offsets into the context; score:
+    the answer's probability among the n-best, as transformers' question-answering pipeline gives them)."""
+    examples = [qa.QAExample(m["id"], m["question"], m["context"], m["answers"], "") for m in meta]
+    h = self.config.head
+    predictions, nbest = qa.best_answers(examples, _features_with_logits(outputs), n_best_size=h.n_best_size,
+                                         max_answer_length=h.max_answer_length)
+    lines = []
+    for example in examples:
+      answer = predictions[example.id]
+      chosen = next((c for c in nbest[example.id] if c["text"] == answer), None)
+      lines.append({"id": example.id, "answer": answer, "start": chosen["start"] if chosen else None,
+                    "end": chosen["end"] if chosen else None,
+                    "score": round(float(chosen["probability"]), 6) if chosen else 0.0})
+    return lines
 
 
 def with_skipped_questions(examples: Sequence[qa.QAExample], predictions: Mapping[str, str],

@@ -20,6 +20,7 @@ from korpat_jax.config import require
 from korpat_jax.errors import ConfigError
 from korpat_jax.files import write_jsonl
 from korpat_jax.finetune import features as features_lib
+from korpat_jax.finetune.raw_input import RawDoc, Unusable
 from korpat_jax.finetune.report import DataReport
 from korpat_jax.finetune.windows import windows as token_windows
 from korpat_jax.model.heads import SEQUENCE_CLASSIFICATION
@@ -160,19 +161,25 @@ class SequenceClassificationTask(FineTuningTask):
 
   # -- scoring ------------------------------------------------------------------------------------------
 
+  def raw_example(self, doc: RawDoc) -> cls_lib.TextExample:
+    """A raw document's example: the run's text fields when the line has them all, else `text` (pairs: `text` and
+    `text_pair`, as transformers' text-classification pipeline takes them)."""
+    names = self.text_fields if all(f in doc.fields for f in self.text_fields) else \
+        (["text", "text_pair"] if self.pair else ["text"])
+    missing = [f for f in names if f not in doc.fields]
+    if missing:
+      wanted = f"{', '.join(self.text_fields)} (or text, text_pair)" if self.pair else "text"
+      raise Unusable("missing_field", f"needs {wanted}; fields: {', '.join(sorted(doc.fields)) or 'none'}")
+    texts = [doc.fields[f].strip() for f in names]
+    if not any(texts):
+      raise Unusable("empty_text")
+    return cls_lib.TextExample(doc.id, texts, None, doc.where)
+
   def score(self, split: str, meta: Iterator[dict], outputs: Iterable[tuple[Batch, Any]], labelled: bool
             ) -> EvalResult:
-    sums: dict[int, np.ndarray] = {}
-    counts: dict[int, int] = {}
-    for batch, logits in outputs:
-      for row in np.flatnonzero(batch["feature_index"] >= 0):
-        example = int(batch["example"][row])
-        sums[example] = sums.get(example, 0.0) + np.asarray(logits[row], np.float64)
-        counts[example] = counts.get(example, 0) + 1
     label2id = {label: i for i, label in enumerate(self.labels)}
     rows, gold, scored = [], [], []
-    for index, m in enumerate(meta):
-      logits = sums[index] / counts[index] if index in counts else np.zeros(len(self.labels))
+    for m, logits in self._example_logits(meta, outputs):
       rows.append(self._prediction(m["id"], logits))
       if labelled and m["labels"]:
         gold.append([label2id.get(label, -1) for label in m["labels"]])
@@ -189,6 +196,22 @@ class SequenceClassificationTask(FineTuningTask):
     lines = self.with_skipped_rows(split, rows)  # an error line in the place of each row the reader left out
     return EvalResult(scores, write=lambda directory: write_jsonl(os.path.join(directory, self.predictions_file),
                                                                   lines))
+
+  def prediction_lines(self, meta: Iterable[dict], outputs: Iterable[tuple[Batch, Any]]) -> list[dict[str, Any]]:
+    return [self._prediction(m["id"], logits) for m, logits in self._example_logits(meta, outputs)]
+
+  def _example_logits(self, meta: Iterable[dict], outputs: Iterable[tuple[Batch, Any]]
+                      ) -> Iterator[tuple[dict, np.ndarray]]:
+    """(metadata, logits) per example: the mean over its features (windows)."""
+    sums: dict[int, np.ndarray] = {}
+    counts: dict[int, int] = {}
+    for batch, logits in outputs:
+      for row in np.flatnonzero(batch["feature_index"] >= 0):
+        example = int(batch["example"][row])
+        sums[example] = sums.get(example, 0.0) + np.asarray(logits[row], np.float64)
+        counts[example] = counts.get(example, 0) + 1
+    for index, m in enumerate(meta):
+      yield m, sums[index] / counts[index] if index in counts else np.zeros(len(self.labels))
 
   def _prediction(self, example_id: str, logits: np.ndarray) -> dict[str, Any]:
     probs = _sigmoid(logits) if self.multi else _softmax(logits)

@@ -20,6 +20,7 @@ import numpy as np
 from korpat_jax import ner
 from korpat_jax.files import write_jsonl
 from korpat_jax.finetune import features as features_lib
+from korpat_jax.finetune.raw_input import RawDoc, Unusable
 from korpat_jax.finetune.report import DataReport
 from korpat_jax.finetune.windows import best_window, windows
 from korpat_jax.model.heads import TOKEN_CLASSIFICATION
@@ -93,29 +94,20 @@ class TokenClassificationTask(FineTuningTask):
   def outputs(self, logits: jax.Array, batch: Mapping[str, jax.Array]) -> jax.Array:
     return jnp.argmax(logits, -1).astype(jnp.int32)
 
+  def raw_example(self, doc: RawDoc) -> ner.NerExample:
+    """A raw document's example: its characters are the units (as the `text` format reads a line)."""
+    text = doc.fields.get("text")
+    if text is None:
+      raise Unusable("missing_field", f"no \"text\" field (fields: {', '.join(sorted(doc.fields)) or 'none'})")
+    if not text.strip():
+      raise Unusable("empty_text", "only spaces" if text else "")
+    return ner.NerExample(doc.id, text, [(i, i + 1) for i in range(len(text))], None, doc.where)
+
   def score(self, split: str, meta: Iterator[dict], outputs: Iterable[tuple[Batch, Any]], labelled: bool
             ) -> EvalResult:
-    predicted: dict[int, dict[int, np.ndarray]] = {}
-    for batch, ids in outputs:
-      for row in np.flatnonzero(batch["feature_index"] >= 0):
-        length = int(batch["attention_mask"][row].sum()) - 2
-        predicted.setdefault(int(batch["example"][row]), {})[int(batch["window"][row])] = ids[row, 1:1 + length]
-    id2label = dict(enumerate(self.labels))
     rows, gold_units, pred_units, gold_chars, pred_chars, texts = [], [], [], [], [], []
-    for index, m in enumerate(meta):
-      example = ner.NerExample(m["id"], m["text"], [tuple(s) for s in m["spans"]], m["tags"], "")
-      offsets = [tuple(o) for o in m["offsets"]]
-      by_window = predicted.get(index, {})
-      token_tags = ["O"] * len(offsets)
-      if by_window:
-        spans = self._windows(len(offsets))
-        for position, window in enumerate(best_window(spans)):
-          token_tags[position] = id2label[int(by_window[window][position - spans[window][0]])]
-      char_tags = ner.char_tags_from_tokens(example.text, offsets, token_tags)
-      unit_tags = ner.unit_tags_from_chars(example, char_tags)
-      # The entities the metric scores: the unit tags read with the strict rule, as character spans.
-      rows.append({"id": example.id, "text": example.text, "entities": ner.entities_from_tags(example.spans,
-                                                                                              unit_tags)})
+    for example, char_tags, unit_tags, row in self._decoded(meta, outputs):
+      rows.append(row)
       if labelled and example.tags is not None:
         gold_units.append(example.tags)
         pred_units.append(unit_tags)
@@ -127,3 +119,30 @@ class TokenClassificationTask(FineTuningTask):
     lines = self.with_skipped_rows(split, rows)
     return EvalResult(scores, write=lambda directory: write_jsonl(os.path.join(directory, self.predictions_file),
                                                                   lines))
+
+  def prediction_lines(self, meta: Iterable[dict], outputs: Iterable[tuple[Batch, Any]]) -> list[dict[str, Any]]:
+    return [row for *_, row in self._decoded(meta, outputs)]
+
+  def _decoded(self, meta: Iterable[dict], outputs: Iterable[tuple[Batch, Any]]
+               ) -> Iterator[tuple[ner.NerExample, list[str], list[str], dict[str, Any]]]:
+    """(example, character tags, unit tags, prediction line) per example: each token's tag from the window where it
+    is most central, decoded to the units; the line's entities are the unit tags read with the strict rule."""
+    predicted: dict[int, dict[int, np.ndarray]] = {}
+    for batch, ids in outputs:
+      for row in np.flatnonzero(batch["feature_index"] >= 0):
+        length = int(batch["attention_mask"][row].sum()) - 2
+        predicted.setdefault(int(batch["example"][row]), {})[int(batch["window"][row])] = ids[row, 1:1 + length]
+    id2label = dict(enumerate(self.labels))
+    for index, m in enumerate(meta):
+      example = ner.NerExample(m["id"], m["text"], [tuple(s) for s in m["spans"]], m["tags"], "")
+      offsets = [tuple(o) for o in m["offsets"]]
+      by_window = predicted.get(index, {})
+      token_tags = ["O"] * len(offsets)
+      if by_window:
+        spans = self._windows(len(offsets))
+        for position, window in enumerate(best_window(spans)):
+          token_tags[position] = id2label[int(by_window[window][position - spans[window][0]])]
+      char_tags = ner.char_tags_from_tokens(example.text, offsets, token_tags)
+      unit_tags = ner.unit_tags_from_chars(example, char_tags)
+      row = {"id": example.id, "text": example.text, "entities": ner.entities_from_tags(example.spans, unit_tags)}
+      yield example, char_tags, unit_tags, row

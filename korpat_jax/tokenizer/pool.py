@@ -4,8 +4,8 @@
   pool.imap(segment_block, blocks)                # segment_block(analyzer, block) runs in the workers
   pool.close()
 
-With one worker nothing is started: the state is built here and the tasks run in this process, so callers have one
-code path. Task functions must be module-level (they are pickled by name).
+With one worker nothing is started (unless `in_process=False`: one worker process that works while the caller does
+something else): the state is built here and the tasks run in this process, so callers have one code path. Task functions must be module-level (they are pickled by name).
 
 Not `multiprocessing.Pool`: its three helper threads (tasks, results, worker upkeep) take CPU from the workers in
 turns of the GIL; on a machine with as many cores as workers that cost batch_encode about a tenth of its
@@ -89,12 +89,13 @@ def _worker_main(conn, build: Callable[..., Any], args: tuple, parent: int) -> N
 class WorkerPool:
   """`workers` processes, each holding `build(*args)`; tasks are `fn(state, item)`. One imap at a time."""
 
-  def __init__(self, workers: int, build: Callable[..., Any], *args: Any):
+  def __init__(self, workers: int, build: Callable[..., Any], *args: Any, in_process: bool | None = None):
+    """`in_process`: run the tasks in this process (default: when `workers` is 1)."""
     self.workers = max(1, workers)
     self._local = None
     self._conns: list = []
     self._procs: list = []
-    if self.workers == 1:
+    if in_process if in_process is not None else self.workers == 1:
       self._local = build(*args)
       return
     ctx = process_context()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -122,3 +122,49 @@ def max_abs_diff(a: Any, b: Any) -> float:
 
 def flat_params(params: Any) -> dict:
   return hf_names.flatten(params)
+
+
+# -- run directories with the MWP tokenizer (predict, pipelines) ------------------------------------------------------
+
+def mwp_model_config(vocab_size: int, positions: int = 128) -> ElectraConfig:
+  return ElectraConfig.from_config({
+      "vocab_size": vocab_size, "embedding_size": 16, "hidden_size": 32, "num_layers": 2, "num_heads": 4,
+      "intermediate_size": 64, "generator_hidden_fraction": 0.5, "max_position_embeddings": positions})
+
+
+def mwp_task_run(root: Any, tok_dir: Any, variant: str, task: str, id2label: Optional[dict[int, str]],
+                 overrides: dict, seed: int, texts: Sequence[str] = (), seq_len: int = 64,
+                 positions: int = 128) -> str:
+  """A fine-tuning run directory ROOT/run that `korpat-jax predict` and `korpat-jax export` take: a perturbed fresh
+  task model whose head decides by the input (the classification head centred on `texts`: the [CLS] state of a
+  fresh model barely changes with the input, so without it one label would win everywhere; the NER head leaning to
+  O, then B, so that some sentences get well-formed tags)."""
+  from helpers import finetune_config
+  from korpat_jax.tokenizer import MWPTokenizer
+
+  tok = MWPTokenizer.load(str(tok_dir))
+  cfg = mwp_model_config(tok.vocab_size, positions)
+  params = task_params(cfg, task, len(id2label) if id2label else 2, seed=seed)
+  if task == "sequence_classification":
+    head = params["classifier"]["out_proj"]
+    head["bias"], head["kernel"] = np.zeros_like(head["bias"]), head["kernel"] * 10
+    _centre_classifier(cfg, params, tok, texts, seq_len)
+  elif task == "token_classification":
+    head = params["classifier"]
+    head["bias"], head["kernel"] = np.array([2, 1, 0, 1, 0], np.float32), head["kernel"] * 3
+  workdir = make_workdir(os.path.join(str(root), "run"), cfg, params, step=3, tokenizer_dir=str(tok_dir), task=task,
+                         id2label=id2label)
+  config = finetune_config(variant, **{"train.seq_len": seq_len, "train.eval_batch_size": 16, **overrides})
+  workdir_lib.write_run_config(workdir, config.to_dict())
+  return workdir
+
+
+def _centre_classifier(cfg: ElectraConfig, params: dict, tok: Any, texts: Sequence[str], seq_len: int) -> None:
+  """out_proj's bias := minus the mean logits over `texts`."""
+  ids = np.zeros((len(texts), seq_len), np.int32)
+  for row, text in enumerate(texts):
+    encoded = tok.encode(text, max_length=seq_len).ids
+    ids[row, :len(encoded)] = encoded
+  logits = jax.jit(task_model("sequence_classification", cfg, params["classifier"]["out_proj"]["bias"].shape[0]
+                              ).apply)({"params": params}, ids, np.zeros_like(ids), (ids != 0).astype(np.int32))
+  params["classifier"]["out_proj"]["bias"] = -np.asarray(logits).mean(0).astype(np.float32)

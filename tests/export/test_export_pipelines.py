@@ -27,7 +27,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 import hf_export_testlib as lib  # noqa: E402
-from helpers import DEMO_SETS, finetune_config  # noqa: E402
+from helpers import DEMO_SETS  # noqa: E402
 from korpat_jax import workdir as workdir_lib  # noqa: E402
 from korpat_jax import cli, ner  # noqa: E402
 from korpat_jax.export import cli as export_cli  # noqa: E402
@@ -81,50 +81,14 @@ def _short(tok: MWPTokenizer, texts: list[str], limit: int) -> list[str]:
 # -- runs ------------------------------------------------------------------------------------------------------------
 
 def _model_config(vocab_size: int) -> ElectraConfig:
-  return ElectraConfig.from_config({
-      "vocab_size": vocab_size, "embedding_size": 16, "hidden_size": 32, "num_layers": 2, "num_heads": 4,
-      "intermediate_size": 64, "generator_hidden_fraction": 0.5, "max_position_embeddings": POSITIONS})
+  return lib.mwp_model_config(vocab_size, POSITIONS)
 
 
 def _run(root, tok_dir, variant: str, task: str, id2label, overrides: dict, seed: int,
          texts: Sequence[str] = ()) -> str:
   """A fine-tuning run directory that `korpat-jax predict` and `korpat-jax export` take."""
-  tok = MWPTokenizer.load(tok_dir)
-  cfg = _model_config(tok.vocab_size)
-  num_labels = len(id2label) if id2label else 2
-  params = _task_params(cfg, task, num_labels, seed)
-  if task == "sequence_classification":
-    _centre_classifier(cfg, params, tok, texts)
-  workdir = lib.make_workdir(str(root / "run"), cfg, params, step=3, tokenizer_dir=str(tok_dir), task=task,
-                             id2label=id2label)
-  config = finetune_config(variant, **{"train.seq_len": SEQ_LEN, "train.eval_batch_size": 16, **overrides})
-  workdir_lib.write_run_config(workdir, config.to_dict())
-  return workdir
-
-
-def _task_params(cfg: ElectraConfig, task: str, num_labels: int, seed: int) -> dict:
-  """Perturbed fresh parameters whose head decides by the input: the classification head without its bias (else
-  one label wins everywhere); the NER head leaning to O, then B (so that some sentences get well-formed tags)."""
-  params = lib.task_params(cfg, task, num_labels, seed=seed)
-  if task == "sequence_classification":
-    head = params["classifier"]["out_proj"]
-    head["bias"], head["kernel"] = np.zeros_like(head["bias"]), head["kernel"] * 10
-  elif task == "token_classification":
-    head = params["classifier"]
-    head["bias"], head["kernel"] = np.array([2, 1, 0, 1, 0], np.float32), head["kernel"] * 3
-  return params
-
-
-def _centre_classifier(cfg: ElectraConfig, params: dict, tok: MWPTokenizer, texts: Sequence[str]) -> None:
-  """out_proj's bias := minus the mean logits over `texts`: the [CLS] state of a fresh model barely changes with
-  the input, so without it one label would win on every text."""
-  ids = np.zeros((len(texts), SEQ_LEN), np.int32)
-  for row, text in enumerate(texts):
-    encoded = tok.encode(text, max_length=SEQ_LEN).ids
-    ids[row, :len(encoded)] = encoded
-  logits = jax.jit(task_model("sequence_classification", cfg, params["classifier"]["out_proj"]["bias"].shape[0]
-                              ).apply)({"params": params}, ids, np.zeros_like(ids), (ids != 0).astype(np.int32))
-  params["classifier"]["out_proj"]["bias"] = -np.asarray(logits).mean(0).astype(np.float32)
+  return lib.mwp_task_run(root, tok_dir, variant, task, id2label, overrides, seed, texts, seq_len=SEQ_LEN,
+                          positions=POSITIONS)
 
 
 def _export(workdir: str, out) -> str:
