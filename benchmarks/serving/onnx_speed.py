@@ -13,8 +13,8 @@ onnxruntime on the file rewritten by onnxruntime.transformers.optimizer (model_t
 within --tol of JAX); PyTorch: the HF class from_pretrained (transformers' default attention), eval,
 torch.inference_mode, torch.set_num_threads(--threads), OMP_WAIT_POLICY=PASSIVE; JAX: the Flax model's apply,
 deterministic, jit, params on the device, host int32 batch in and numpy logits out as `korpat-jax predict` does.
---int8 adds onnxruntime on dynamically quantized int8 weights: not the exported model (its outputs move by ~1e-3),
-shown for what quantization would add, never counted as valid.
+--int8 adds onnxruntime on model.int8.onnx (`export --format onnx --quantize int8`: dynamically quantized int8
+weights): another model (its outputs move by ~1e-3), never counted as valid against JAX.
 XLA has no thread-count flag: the process is pinned to --threads cores (sched_setaffinity) before JAX starts, which
 sizes XLA's pool and bounds the others alike.
 
@@ -43,7 +43,7 @@ SMALL = dict(num_layers=12, hidden_size=256, embedding_size=128, num_heads=4, in
 QUICK = dict(num_layers=2, hidden_size=32, embedding_size=16, num_heads=2, intermediate_size=64, vocab_size=100)
 KINDS = ("discriminator", "token_classification", "sequence_classification", "question_answering")
 ORT, ORT_OPT, TORCH, JAX = "onnxruntime", "onnxruntime + transformers optimizer", "PyTorch", "JAX"
-ORT_INT8 = "onnxruntime, int8 weights (--int8; not exact)"
+ORT_INT8 = "onnxruntime, model.int8.onnx (--quantize int8; not exact)"
 
 Runner = Callable[[dict[str, Any]], list[Any]]  # native inputs -> outputs as numpy arrays
 
@@ -122,15 +122,6 @@ def ort_optimized(path: str, cfg: Any) -> tuple[Optional[str], str]:
   out = path.replace(".onnx", ".bert_opt.onnx")
   rewritten.save_model_to_file(out)
   return out, "fused " + (", ".join(f"{op} x{n}" for op, n in sorted(fused.items())) or "nothing")
-
-
-def ort_int8(path: str) -> str:
-  """onnxruntime's dynamic quantization (int8 weights, activations quantized per call): another model, whose
-  outputs move by far more than --tol; measured only to show what the fp32 export leaves on the table."""
-  from onnxruntime.quantization import QuantType, quantize_dynamic
-  out = path.replace(".onnx", ".int8.onnx")
-  quantize_dynamic(path, out, weight_type=QuantType.QInt8)
-  return out
 
 
 def ort_runner(session: Any) -> Runner:
@@ -226,7 +217,7 @@ def measure_size(label: str, sizes: dict[str, int], args: argparse.Namespace, ro
   model, params = random_params(cfg, args.kind, args.seed)
   workdir = write_run(os.path.join(root, label, "run"), cfg, args.kind, params)
   start = time.perf_counter()
-  (done,) = export_onnx(workdir, os.path.join(root, label, "onnx"))
+  (done,) = export_onnx(workdir, os.path.join(root, label, "onnx"), quantize="int8" if args.int8 else "none")
   export_s = time.perf_counter() - start
 
   runners: dict[str, Runner] = {ORT: ort_runner(ort_session(done.path, args.threads, args.ort_spin))}
@@ -234,7 +225,7 @@ def measure_size(label: str, sizes: dict[str, int], args: argparse.Namespace, ro
   if optimized:
     runners[ORT_OPT] = ort_runner(ort_session(optimized, args.threads, args.ort_spin))
   if args.int8:
-    runners[ORT_INT8] = ort_runner(ort_session(ort_int8(done.path), args.threads, args.ort_spin))
+    runners[ORT_INT8] = ort_runner(ort_session(done.int8.path, args.threads, args.ort_spin))
   transformers.utils.logging.disable_progress_bar()
   hf = getattr(transformers, done.hf.architecture).from_pretrained(done.hf.directory).eval()
   runners[TORCH] = torch_runner(hf, done.outputs)

@@ -7,6 +7,11 @@ bakes transformers 5's attention-mask construction into the graph and the export
 ~0.1 on a tiny model, even at the traced shape). Before model.onnx is kept, onnxruntime runs it on two padded
 batches of other shapes than the traced one and must reproduce PyTorch; the README gains an ONNX section (names,
 axes, a snippet). `out` may be a URL: model.onnx is written locally and uploaded whole, as the HF files are.
+
+`--quantize int8` adds model.int8.onnx: onnxruntime's dynamic quantization (int8 weights, activations quantized per
+call) of model.onnx. It is another model, not the exported one: its outputs move by ~1e-3 to 1e-2, so it is checked
+for agreement (argmax of the outputs against model.onnx on the check batches), not equality, and the export says
+by how much it moved; measure it on your own eval set before serving it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ from korpat_jax.errors import KorpatError
 from korpat_jax.export import to_hf
 
 ONNX_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
+QUANTIZE = ("none", "int8")
+INT8_MIN_AGREEMENT = 0.9  # argmax agreement with model.onnx on the check batches below which int8 is refused
 OPSET = 18  # LayerNormalization is one op from 17; onnxruntime >= 1.14 runs 18
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")  # the HF tokenizer's keys: feed its dict as it is
 OUTPUT_NAMES = {"ElectraForQuestionAnswering": ("start_logits", "end_logits")}  # any other class: ("logits",)
@@ -46,6 +54,15 @@ class OnnxExported:
   outputs: tuple[str, ...]   # ONNX output names, e.g. ("logits",) or ("start_logits", "end_logits")
   num_bytes: int
   max_abs_diff: float        # onnxruntime vs PyTorch on the check batches
+  int8: Optional["Int8Model"] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Int8Model:
+  path: str                  # DIR/model.int8.onnx
+  num_bytes: int
+  max_abs_diff: float        # against model.onnx on the check batches
+  agreement: float           # share of argmax decisions (rows, or tokens) equal to model.onnx's there
 
 
 def require_onnx() -> None:
@@ -60,27 +77,69 @@ def require_onnx() -> None:
 
 
 def export_onnx(workdir: str, out: str, step: Optional[int] = None, part: Optional[str] = None,
-                overwrite: bool = False) -> list[OnnxExported]:
-  """to_hf.export's directories (same arguments, same layout), each with a checked model.onnx."""
+                overwrite: bool = False, quantize: str = "none") -> list[OnnxExported]:
+  """to_hf.export's directories (same arguments, same layout), each with a checked model.onnx (and with
+  `quantize="int8"` model.int8.onnx)."""
+  if quantize not in QUANTIZE:
+    raise KorpatError(f"--quantize {quantize}: expected one of {', '.join(QUANTIZE)}")
   require_onnx()
-  return [convert(done) for done in to_hf.export(workdir, out, step=step, part=part, overwrite=overwrite)]
+  return [convert(done, quantize) for done in to_hf.export(workdir, out, step=step, part=part, overwrite=overwrite)]
 
 
 def output_names(architecture: str) -> tuple[str, ...]:
   return OUTPUT_NAMES.get(architecture, ("logits",))
 
 
-def convert(done: to_hf.Exported) -> OnnxExported:
-  """Writes DIR/model.onnx from the HF directory DIR, checks it under onnxruntime and documents it in the README."""
+def convert(done: to_hf.Exported, quantize: str = "none") -> OnnxExported:
+  """Writes DIR/model.onnx from the HF directory DIR, checks it under onnxruntime and documents it in the README
+  (and model.int8.onnx beside it with `quantize="int8"`)."""
   model = load_torch_model(files.local_copy(done.directory), done.architecture)
   outputs = output_names(done.architecture)
   path = files.join(done.directory, ONNX_FILE)
+  int8 = None
   with files.atomic_path(path) as tmp:  # removed, never left half-checked, when the export or the check fails
     write_onnx(model, tmp, outputs)
     diff = check_against_torch(tmp, model, outputs)
     num_bytes = files.file_size(tmp)
-  _append_card(done.directory, outputs, model.config.max_position_embeddings)
-  return OnnxExported(done, path, outputs, num_bytes, diff)
+    if quantize == "int8":
+      int8 = write_int8(tmp, files.join(done.directory, INT8_FILE), outputs, model.config,
+                        binary_tokens=done.architecture == "ElectraForPreTraining")
+  _append_card(done.directory, outputs, model.config.max_position_embeddings, int8)
+  return OnnxExported(done, path, outputs, num_bytes, diff, int8)
+
+
+def write_int8(fp32_path: str, path: str, outputs: tuple[str, ...], config: Any, binary_tokens: bool = False
+               ) -> Int8Model:
+  """model.int8.onnx: dynamic int8 quantization of `fp32_path`, compared with it on the check batches; refused in
+  one line when fewer than INT8_MIN_AGREEMENT of its decisions agree. Decisions: the argmax of each row (sequence
+  classification, QA start / end) or of each unpadded token (token classification); `binary_tokens`: the sign of
+  each unpadded token's logit (the discriminator)."""
+  import onnxruntime
+  from onnxruntime.quantization import QuantType, quantize_dynamic
+  with files.atomic_path(path) as tmp:
+    with _quiet():
+      quantize_dynamic(fp32_path, tmp, weight_type=QuantType.QInt8)
+    sessions = [onnxruntime.InferenceSession(p, providers=["CPUExecutionProvider"]) for p in (fp32_path, tmp)]
+    worst, same, total = 0.0, 0, 0
+    for seed, (rows, length) in enumerate(CHECK_SHAPES, start=1):
+      batch = _check_batch(rows, min(length, config.max_position_embeddings), config, seed)
+      want, got = (session.run(list(outputs), batch) for session in sessions)
+      keep = batch["attention_mask"].astype(bool)
+      for a, b in zip(got, want):
+        worst = max(worst, float(np.max(np.abs(a.astype(np.float64) - b))))
+        if binary_tokens:
+          decided = ((a > 0) == (b > 0))[keep]
+        elif a.ndim == 3:
+          decided = (a.argmax(-1) == b.argmax(-1))[keep]
+        else:
+          decided = a.argmax(-1) == b.argmax(-1)
+        same, total = same + int(decided.sum()), total + int(decided.size)
+    agreement = same / max(total, 1)
+    if agreement < INT8_MIN_AGREEMENT:
+      raise KorpatError(f"{path}: the int8 model agrees with model.onnx on only {agreement:.1%} of its decisions on "
+                        f"the check batches (max abs diff {worst:.2e}); serve model.onnx, or drop --quantize")
+    num_bytes = files.file_size(tmp)
+  return Int8Model(path, num_bytes, worst, agreement)
 
 
 def load_torch_model(directory: str, architecture: str) -> Any:
@@ -135,9 +194,15 @@ def check_against_torch(path: str, model: Any, outputs: tuple[str, ...]) -> floa
   return worst
 
 
-def onnx_card(outputs: tuple[str, ...], positions: int) -> str:
+def onnx_card(outputs: tuple[str, ...], positions: int, int8: Optional[Int8Model] = None) -> str:
   """The README section of an ONNX export: what to feed, what comes out, how to run it."""
   names = ", ".join(f"`{name}`" for name in outputs)
+  quantized = "" if int8 is None else f"""
+`{INT8_FILE}` is the same graph with int8 weights (onnxruntime's dynamic quantization): faster on CPUs with int8
+dot-product instructions (AVX-512 VNNI, AVX-VNNI), but another model: on random check batches its outputs moved by
+up to {int8.max_abs_diff:.1e} from {ONNX_FILE}'s and {int8.agreement:.1%} of its decisions agreed. Measure it on your
+own eval set before serving it; it loads as `{ONNX_FILE}` does.
+"""
   return f"""
 ## ONNX
 
@@ -155,7 +220,7 @@ session = ort.InferenceSession("PATH_TO_THIS_DIR/{ONNX_FILE}", providers=["CPUEx
 feeds = dict(tokenizer(["..."], padding=True, truncation=True, return_tensors="np"))
 {", ".join(outputs)} = session.run({list(outputs)!r}, feeds)
 ```
-"""
+""" + quantized
 
 
 class _NamedOutputs:
@@ -197,10 +262,10 @@ def _torch_inputs(batch: dict[str, np.ndarray]) -> dict[str, Any]:
   return {name: torch.from_numpy(value) for name, value in batch.items()}
 
 
-def _append_card(directory: str, outputs: tuple[str, ...], positions: int) -> None:
+def _append_card(directory: str, outputs: tuple[str, ...], positions: int, int8: Optional[Int8Model] = None) -> None:
   path = files.join(directory, "README.md")
   card = files.read_text(path) if files.isfile(path) else ""
-  files.write_text(path, card.rstrip("\n") + "\n" + onnx_card(outputs, positions))
+  files.write_text(path, card.rstrip("\n") + "\n" + onnx_card(outputs, positions, int8))
 
 
 def _importable(name: str) -> bool:

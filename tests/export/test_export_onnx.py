@@ -153,3 +153,37 @@ def test_export_to_a_bucket(fake_gs, tmp_path, monkeypatch):
   batch = lib.random_batch(cfg, seed=4)
   (logits,) = _run(session, batch)
   assert _diff(logits, lib.flax_pretrainer_outputs(cfg, params, batch)["discriminator_logits"]) <= TOL
+
+
+def test_int8_model_is_written_beside_and_close_to_the_exact_one(tmp_path, capsys):
+  """--quantize int8: model.int8.onnx runs on the same feeds (dynamic axes), moves the outputs a little (another
+  model: never equal), and the export and the card say by how much."""
+  task, id2label = TASKS[0]  # per-token decisions: the agreement reads the unpadded tokens
+  _onnxruntime()
+  cfg = lib.tiny_config(16, 32)
+  params = lib.task_params(cfg, task, len(id2label), seed=5)
+  workdir = lib.make_workdir(str(tmp_path / "run"), cfg, params, step=3, task=task, id2label=id2label)
+  out = str(tmp_path / "onnx")
+  capsys.readouterr()
+  assert export_cli.main(["--workdir", workdir, "--out", out, "--format", "onnx", "--quantize", "int8"]) == 0
+  printed = capsys.readouterr().out
+  assert "model.int8.onnx" in printed and "of decisions agree" in printed, printed
+  exact = _session(out)
+  int8 = _onnxruntime().InferenceSession(os.path.join(out, "model.int8.onnx"), providers=["CPUExecutionProvider"])
+  assert os.path.getsize(os.path.join(out, "model.int8.onnx")) < os.path.getsize(os.path.join(out, "model.onnx"))
+  for batch in _batches(cfg):
+    (want,), (got,) = _run(exact, batch), _run(int8, batch)
+    assert got.shape == want.shape and np.isfinite(got).all()
+    assert 0 < _diff(got, want) <= 0.1 * max(1.0, float(np.abs(want).max()))
+  with open(os.path.join(out, "README.md"), encoding="utf-8") as f:
+    assert "model.int8.onnx" in f.read()
+
+
+def test_quantize_needs_the_onnx_format(tmp_path, capsys):
+  cfg = lib.tiny_config()
+  workdir = lib.make_workdir(str(tmp_path / "run"), cfg, lib.pretrainer_params(cfg, seed=3), step=7)
+  capsys.readouterr()
+  assert cli.main(["export", "--workdir", workdir, "--out", str(tmp_path / "hf"), "--quantize", "int8"]) == 2
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert len(lines) == 1 and "--format onnx" in lines[0], lines
+  assert not (tmp_path / "hf").exists()
