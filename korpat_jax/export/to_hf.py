@@ -82,7 +82,7 @@ def write_hf_dir(flat: Mapping[hf_names.Path, Any], cfg: ElectraConfig, kind: st
                  tokenizer_dir: Optional[str] = None, special_ids: Optional[Mapping[str, int]] = None,
                  serving: Optional[hf_serving.ServingInfo] = None) -> Exported:
   """One HF directory of the `kind` model (see hf_config) from a flat Flax parameter dict. `serving`: the run's
-  training length and QA settings (default: the model's positions)."""
+  training length and QA / NER window settings (default: the model's positions)."""
   special_ids = special_ids or {}
   serving = serving or hf_serving.ServingInfo(cfg.max_position_embeddings)
   num_labels = len(id2label) if id2label else 2
@@ -106,7 +106,7 @@ def write_hf_dir(flat: Mapping[hf_names.Path, Any], cfg: ElectraConfig, kind: st
   config = hf_config.hf_config(cfg, kind, 0 if pad is None else pad, id2label, problem_type)
   if warning:
     log.warning("%s: %s", out, warning)
-  else:  # a QA export's pipeline needs the remote tokenizer
+  else:  # a QA or NER export's pipeline needs the remote tokenizer
     config.update(hf_serving.write_pipeline_files(out, kind, serving))
   workdir_lib.write_json(files.join(out, "config.json"), config)
   fixed = kind in HEADS and HEADS[kind].fixed_labels is not None

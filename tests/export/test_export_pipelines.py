@@ -129,7 +129,8 @@ def test_export_ships_the_remote_tokenizer_and_no_tokenizer_json(ner_export):
 
 
 def test_remote_tokenizer_runs_without_korpat_jax_and_jax(ner_export, demo_tok_dir, tmp_path):
-  """A serving environment: transformers, tokenizers and mecab-ko, but no korpat_jax, jax or flax."""
+  """A serving environment: transformers, tokenizers, torch and mecab-ko, but no korpat_jax, jax or flax: the
+  tokenizer and the NER pipeline run there."""
   text = "기판 상에 질화갈륨을 형성한다."
   result = subprocess.run([sys.executable, "-c", _SERVING_SCRIPT, ner_export[1], text], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300,
@@ -142,8 +143,10 @@ _SERVING_SCRIPT = """
 import json, sys
 for name in ("korpat_jax", "jax", "jaxlib", "flax"):
   sys.modules[name] = None  # import fails, find_spec says absent
-from transformers import AutoTokenizer
+from transformers import AutoTokenizer, pipeline
 tokenizer = AutoTokenizer.from_pretrained(sys.argv[1], trust_remote_code=True)
+ner = pipeline("token-classification", model=sys.argv[1], trust_remote_code=True, aggregation_strategy="simple")
+assert type(ner).__name__ == "KorpatTokenClassificationPipeline" and isinstance(ner(sys.argv[2] * 20), list)
 assert not any(m in sys.modules and sys.modules[m] for m in ("korpat_jax", "jax"))
 print(json.dumps(tokenizer(sys.argv[2])["input_ids"]))
 """
@@ -195,11 +198,12 @@ def test_tokenizer_pickles_and_saves_without_tokenizer_json(ner_export, tmp_path
 
 def test_loading_without_trust_remote_code_fails_loudly(ner_export):
   """transformers 5 resolves an electra config without trust_remote_code to its fallback backend, which finds
-  no tokenizer.json to build from: an error, never a BERT tokenizer that skips Mecab-ko."""
+  no tokenizer.json to build from: an error, never a BERT tokenizer that skips Mecab-ko; the NER pipeline is the
+  export's own (config.json custom_pipelines), which transformers refuses to run without trust_remote_code."""
   _, out = ner_export
   with pytest.raises(ValueError, match="backend tokenizer"):
     transformers.AutoTokenizer.from_pretrained(out)
-  with pytest.raises(ValueError, match="backend tokenizer"):
+  with pytest.raises(ValueError, match="trust_remote_code"):  # the export's own pipeline is remote code too
     transformers.pipeline("token-classification", model=out)
 
 
@@ -240,31 +244,61 @@ def test_user_dictionary_ships_and_is_used(tmp_path, demo_tok_dir, capsys):
 # -- pipelines against `korpat-jax predict` ---------------------------------------------------------------------------
 
 def test_token_classification_pipeline_equals_predict(ner_export, demo_tok_dir, tmp_path):
-  """`korpat-jax predict` reads entities with the strict IOB2 rule over the input's units; HF's "simple"
-  aggregation reads token tags leniently (an I-X after no X starts an entity). Where the predicted tags are
-  well-formed both readings are the same entities: equal to predict there, and on every sentence equal to the
-  project's lenient reading (ner.decode_entities) of the JAX model's tags through MWPTokenizer's offsets."""
+  """`korpat-jax predict` covers a sentence longer than the model with overlapping windows (each token tagged from
+  the window where it is most central) and reads entities from the characters of raw text with the strict IOB2
+  rule. The export registers its own pipeline (pipeline_korpat.py) doing the same, so the entities are predict's on
+  EVERY sentence: short or several windows long, with well-formed tags or stray I- tags (which transformers' own
+  "simple" aggregation, the project's lenient reading, would start entities at)."""
   workdir, out = ner_export
+  with open(os.path.join(out, "config.json"), encoding="utf-8") as f:
+    config = json.load(f)
+  assert config["korpat_token_classification"] == {"max_seq_length": SEQ_LEN, "window_stride": (SEQ_LEN - 2) // 2}
+  assert config["custom_pipelines"]["token-classification"]["impl"] == \
+      "pipeline_korpat.KorpatTokenClassificationPipeline"
   mwp = MWPTokenizer.load(demo_tok_dir)
-  sentences = _short(mwp, [s.strip() for s in _demo_sentences()], SEQ_LEN - 2)[:400]
-  source = tmp_path / "sentences.txt"
-  source.write_text("".join(s + "\n" for s in sentences), encoding="utf-8")
+  demo = [s.strip() for s in _demo_sentences() if s.strip()]
+  short = _short(mwp, demo, SEQ_LEN - 2)[:300]
+  long = [t for t in demo if len(mwp.encode(t, add_special_tokens=False).ids) > SEQ_LEN - 2][:30]
+  long += [" ".join(demo[i:i + 6]) for i in range(0, 120, 6)]  # several windows each
+  sentences = short + long + [e for e in EDGE_CASES if e.strip()]
   predicted = tmp_path / "predictions.jsonl"
-  assert predict(workdir, str(source), str(predicted)) == len(sentences)
-  strict = [_entity_set(row["entities"], "label") for row in _read_jsonl(predicted)]
-  tags = _flax_token_tags(workdir, mwp, sentences)
-  lenient = [_entity_set(ner.decode_entities(s, mwp.encode(s, add_special_tokens=False).offsets, t), "label")
-             for s, t in zip(sentences, tags)]
+  rows = [{"id": str(i), "text": s} for i, s in enumerate(sentences)]
+  assert predict(workdir, _write_lines(tmp_path / "sentences.jsonl", rows), str(predicted)) == len(sentences)
+  lines = _read_jsonl(predicted)
+  assert [row["id"] for row in lines] == [r["id"] for r in rows] and not any("error" in row for row in lines)
+  strict = [_entity_set(row["entities"], "label") for row in lines]
 
   pipe = transformers.pipeline("token-classification", model=out, trust_remote_code=True,
                                aggregation_strategy="simple")
-  found = [_entity_set(entities, "entity_group") for entities in pipe(sentences)]
-  assert found == lenient
-  well_formed = [i for i, t in enumerate(tags) if _well_formed(t)]
-  print(f"{len(well_formed)} of {len(sentences)} sentences with well-formed tags")
-  assert len(well_formed) >= 20 and sum(t.startswith("I-") for i in well_formed for t in tags[i]) >= 20
-  assert sum(len(strict[i]) for i in well_formed) >= 20
-  assert [found[i] for i in well_formed] == [strict[i] for i in well_formed]
+  results = pipe(sentences)
+  assert [_entity_set(entities, "entity_group") for entities in results] == strict
+  assert all(e["word"] == s[e["start"]:e["end"]] and 0 < e["score"] <= 1 for s, r in zip(sentences, results)
+             for e in r)
+  one_by_one = pipe(long, batch_size=1)  # windows unpadded, one a model call
+  assert [_entity_set(r, "entity_group") for r in one_by_one] == strict[len(short):len(short) + len(long)]
+  assert [e["score"] for r in one_by_one for e in r] == pytest.approx(
+      [e["score"] for r in results[len(short):len(short) + len(long)] for e in r], abs=1e-5)
+  assert _entity_set(pipe(long[0]), "entity_group") == strict[len(short)]
+
+  # the short sentences: tags with stray I- tags, where the strict and lenient readings differ
+  tags = _flax_token_tags(workdir, mwp, short)
+  lenient = [_entity_set(ner.decode_entities(s, mwp.encode(s, add_special_tokens=False).offsets, t), "label")
+             for s, t in zip(short, tags)]
+  ill_formed = [i for i, t in enumerate(tags) if not _well_formed(t)]
+  print(f"{len(ill_formed)} of {len(short)} short sentences with ill-formed tags")
+  assert len(ill_formed) >= 20 and sum(lenient[i] != strict[i] for i in ill_formed) >= 20
+  assert sum(len(strict[i]) for i in range(len(short))) >= 20
+  tokens = pipe(short, aggregation_strategy="none", ignore_labels=[])
+  assert [[t["entity"] for t in sentence] for sentence in tokens] == tags
+  assert all([t["index"] for t in sentence] == list(range(1, len(sentence) + 1)) for sentence in tokens)
+
+  # the long ones: entities past the training length, which truncation would lose
+  encoded = [mwp.encode(s, add_special_tokens=False) for s in long]
+  cut = [e.offsets[SEQ_LEN - 2][0] for e in encoded]  # where truncation at SEQ_LEN would end the text
+  beyond = sum(any(start >= c for start, _, _ in strict[len(short) + i]) for i, c in enumerate(cut))
+  print(f"{len(long)} long sentences of up to {max(len(e.ids) for e in encoded)} tokens, {beyond} with entities "
+        f"past {SEQ_LEN} tokens")
+  assert len(long) >= 40 and max(len(e.ids) for e in encoded) > 2 * SEQ_LEN and beyond >= 20
 
 
 def _entity_set(entities: list[dict], label_key: str) -> set[tuple[int, int, str]]:

@@ -12,6 +12,7 @@ TOKENIZER_MODULE = "tokenization_korpat"
 TOKENIZER_CLASS = "KorpatMWPTokenizer"
 PIPELINE_MODULE = "pipeline_korpat"
 QA_PIPELINE_CLASS = "KorpatQuestionAnsweringPipeline"
+NER_PIPELINE_CLASS = "KorpatTokenClassificationPipeline"
 
 
 def source_path(module: str) -> Path:

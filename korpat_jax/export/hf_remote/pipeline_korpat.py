@@ -1,7 +1,7 @@
-"""KorpatQuestionAnsweringPipeline: extractive QA on raw Korean text, answered as `korpat-jax predict` answers.
+"""korpat-jax's pipelines for raw Korean text, answering as `korpat-jax predict` answers.
 
-transformers 5 removed its "question-answering" pipeline; `korpat-jax export` registers this one for question
-answering models (config.json `custom_pipelines`), so that
+KorpatQuestionAnsweringPipeline: transformers 5 removed its "question-answering" pipeline; `korpat-jax export`
+registers this one for question answering models (config.json `custom_pipelines`), so that
 
     qa = pipeline("question-answering", model=DIR, trust_remote_code=True)
     qa(question="...", context="...")  # {"answer", "start", "end", "score"}; start/end index the raw context
@@ -12,18 +12,26 @@ as google's run_squad; HF's stride is an overlap), and the answer is the span of
 whose start token has its most context in that window, at most `max_answer_len` tokens long, cut out of the
 context through the tokenizer's offsets. The defaults are the run's (config.json `korpat_question_answering`).
 `score` is the answer's softmax probability among the n-best distinct answers, as nbest_predictions.json has it.
+
+KorpatTokenClassificationPipeline: registered for token classification (NER) models, replacing transformers' own,
+so that `pipeline("token-classification", model=DIR, trust_remote_code=True, aggregation_strategy="simple")` gives
+predict's entities (korpat_jax/tasks/token_classification.py) as character spans of the raw text. (See its
+docstring.)
+
 Needs transformers, torch, numpy and the tokenizer shipped beside it (tokenization_korpat.py).
-What it shares with korpat_jax (text clean-up and chunking; QA windows and span decoding) is copied, not imported,
+What it shares with korpat_jax (QA windows and span decoding; NER windows and tag decoding) is copied, not imported,
 since this file runs where korpat_jax is not installed; tests/export/test_export_pipelines.py keeps the two equal.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+import dataclasses
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
 from transformers.pipelines.base import ChunkPipeline
+from transformers.pipelines.token_classification import AggregationStrategy, TokenClassificationPipeline
 
 DEFAULTS = {"max_query_length": 64, "doc_stride": 128, "max_answer_length": 30, "n_best_size": 20}
 
@@ -188,3 +196,165 @@ class KorpatQuestionAnsweringPipeline(ChunkPipeline):
       best = next((a for a in ranked if a["answer"].strip()), None)
       return best or {"score": 0.0, "start": 0, "end": 0, "answer": ""}
     return ranked[:top_k]
+
+
+# -- token classification (NER) --------------------------------------------------------------------------------------
+
+NER_WINDOW_STRIDE = -1  # tokens between window starts when config.json gives none (-1: half a window)
+
+
+def resolve_stride(stride: int, window: int) -> int:
+  """Tokens between window starts, at most the window (-1: half of it), as the run's data.window_stride."""
+  return max(1, window // 2) if stride < 0 else max(1, min(stride, window))
+
+
+def token_windows(num_tokens: int, max_tokens: int, stride: int) -> list[tuple[int, int]]:
+  """[start, end) windows of at most `max_tokens` tokens, starts `stride` apart, the last ending at the last token."""
+  if num_tokens <= max_tokens:
+    return [(0, num_tokens)]
+  last = num_tokens - max_tokens
+  return [(s, s + max_tokens) for s in range(0, last, stride)] + [(last, num_tokens)]
+
+
+def best_windows(spans: Sequence[tuple[int, int]]) -> list[int]:
+  """Per token, the window where it is most central (the largest min(pos - start, end - 1 - pos); the first on a
+  tie)."""
+  num_tokens = max((end for _, end in spans), default=0)
+  best, margin = [0] * num_tokens, [-1] * num_tokens
+  for w, (start, end) in enumerate(spans):
+    for pos in range(start, end):
+      m = min(pos - start, end - 1 - pos)
+      if m > margin[pos]:
+        best[pos], margin[pos] = w, m
+  return best
+
+
+def char_tags(text: str, offsets: Sequence[tuple[int, int]], token_tags: Sequence[str]) -> list[str]:
+  """Per-character tags: a token's first character takes its tag, its other characters continue it (I-X, or O),
+  and the characters between an X token and a following I-X token (spaces) continue the entity; O elsewhere."""
+  chars = ["O"] * len(text)
+  last_end, last_kind = 0, None
+  for (start, end), tag in sorted(((o, t) for o, t in zip(offsets, token_tags) if o[0] < o[1] and o[0] < len(text)),
+                                  key=lambda item: item[0][0]):
+    kind = None if tag == "O" else tag[2:]
+    if tag.startswith("I-") and kind == last_kind:
+      chars[last_end:start] = [tag] * max(0, start - last_end)
+    end = min(end, len(text))
+    chars[start:end] = [tag] + ["O" if kind is None else f"I-{kind}"] * (end - start - 1)
+    last_end, last_kind = max(last_end, end), kind
+  return chars
+
+
+def strict_entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
+  """(type, start, end) of the entities of IOB2 tags, strict rule: an entity starts at B-X only and goes on over
+  I-X; an I-X that continues no X starts nothing (and ends the open entity)."""
+  found, kind, start = [], None, 0
+  for i, tag in enumerate([*tags, "O"]):
+    if tag.startswith("I-") and tag[2:] == kind:
+      continue
+    if kind is not None:
+      found.append((kind, start, i))
+    kind, start = (tag[2:], i) if tag.startswith("B-") else (None, i)
+  return found
+
+
+@dataclasses.dataclass(frozen=True)
+class _Sentence:
+  """One input, shared by its windows (a plain object, so that the pipeline's batching passes it through)."""
+  text: str
+  ids: list[int]
+  offsets: list[tuple[int, int]]
+
+
+class KorpatTokenClassificationPipeline(TokenClassificationPipeline):
+  """Raw text -> the entities `korpat-jax predict` finds, as character spans of the text.
+
+  The text is tokenized whole (no truncation) and covered by windows of `max_seq_len` - 2 tokens whose starts are
+  `window_stride` tokens apart (-1: half a window); the model runs on the windows (`batch_size` windows a call,
+  8 by default), and each token takes its tag (the arg max) from the window where it is most central. With
+  aggregation_strategy="simple", a token's first character takes its tag and its other characters continue it, and
+  the entities are the character tags read with the strict IOB2 rule, as predict reads raw text (each character a
+  unit): [{"entity_group", "score", "word", "start", "end"}], `word` the raw text[start:end], `score` the mean over
+  the entity's tokens of their tag's softmax probability. With "none" (the default, as transformers'), one dict a
+  token: {"entity", "score", "index" (the token's position after [CLS]), "word", "start", "end"}; tokens whose tag is
+  in `ignore_labels` (["O"]) are left out. "first", "average" and "max" are refused: they are not predict's reading.
+  The defaults of `max_seq_len` and `window_stride` are the run's (config.json `korpat_token_classification`).
+  """
+
+  def __init__(self, *args, **kwargs):
+    if kwargs.get("batch_size") is None:
+      kwargs["batch_size"] = 8
+    super().__init__(*args, **kwargs)
+
+  def _settings(self) -> dict[str, int]:
+    saved = getattr(self.model.config, "korpat_token_classification", None) or {}
+    return {"max_seq_length": int(saved.get("max_seq_length", self.tokenizer.model_max_length)),
+            "window_stride": int(saved.get("window_stride", NER_WINDOW_STRIDE))}
+
+  def _sanitize_parameters(self, aggregation_strategy=None, ignore_labels=None, max_seq_len: Optional[int] = None,
+                           window_stride: Optional[int] = None, is_split_into_words: bool = False,
+                           offset_mapping=None, stride=None, delimiter=None):
+    """Only what the caller set (so __init__'s values survive); the run's window settings are filled in where used."""
+    if is_split_into_words or offset_mapping is not None:
+      raise ValueError("token-classification: this pipeline takes raw text (no is_split_into_words, offset_mapping)")
+    if stride is not None:
+      raise ValueError("token-classification: windows are set by window_stride (tokens between window starts), "
+                       "not stride")
+    preprocess = {k: v for k, v in (("max_seq_len", max_seq_len), ("window_stride", window_stride)) if v is not None}
+    postprocess = {} if ignore_labels is None else {"ignore_labels": ignore_labels}
+    if aggregation_strategy is not None:
+      strategy = AggregationStrategy(aggregation_strategy.lower() if isinstance(aggregation_strategy, str)
+                                     else aggregation_strategy)
+      if strategy not in (AggregationStrategy.NONE, AggregationStrategy.SIMPLE):
+        raise ValueError(f'token-classification: aggregation_strategy "{strategy.value}" is not supported; "simple" '
+                         'gives the entities of `korpat-jax predict`, "none" the tag of each token')
+      postprocess["aggregation_strategy"] = strategy
+    return preprocess, {}, postprocess
+
+  def preprocess(self, sentence: str, max_seq_len: Optional[int] = None, window_stride: Optional[int] = None
+                 ) -> Iterator[dict[str, Any]]:
+    if not isinstance(sentence, str):
+      raise ValueError(f"token-classification: expected a string, not {type(sentence).__name__}")
+    settings = self._settings()
+    window = (max_seq_len or settings["max_seq_length"]) - 2
+    if window < 1:
+      raise ValueError(f"max_seq_len={window + 2} leaves no room for tokens")
+    stride = resolve_stride(settings["window_stride"] if window_stride is None else window_stride, window)
+    tok = self.tokenizer
+    enc = tok(sentence, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    shared = _Sentence(sentence, list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]])
+    spans = token_windows(len(shared.ids), window, stride)
+    for w, (start, end) in enumerate(spans):
+      ids = torch.tensor([[tok.cls_token_id, *shared.ids[start:end], tok.sep_token_id]])
+      yield {"input_ids": ids, "token_type_ids": torch.zeros_like(ids), "attention_mask": torch.ones_like(ids),
+             "span": (start, end), "sentence": shared, "is_last": w == len(spans) - 1}
+
+  def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
+    meta = {k: model_inputs.pop(k) for k in ("span", "sentence", "is_last")}
+    return {"logits": self.model(**model_inputs).logits, **meta}
+
+  def postprocess(self, all_outputs: list[dict[str, Any]], aggregation_strategy=AggregationStrategy.NONE,
+                  ignore_labels=None) -> list[dict[str, Any]]:
+    ignore_labels = ["O"] if ignore_labels is None else ignore_labels
+    sentence = all_outputs[0]["sentence"]
+    spans = [tuple(out["span"]) for out in all_outputs]
+    by_window = [out["logits"][0].float().numpy() for out in all_outputs]  # [CLS] tokens [SEP] (padding)
+    logits = np.zeros((len(sentence.ids), self.model.config.num_labels), np.float32)
+    for pos, w in enumerate(best_windows(spans)):
+      logits[pos] = by_window[w][1 + pos - spans[w][0]]
+    best = logits.argmax(-1)
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    score = probs.max(-1) / probs.sum(-1)
+    tags = [self.model.config.id2label[int(i)] for i in best]
+    if aggregation_strategy == AggregationStrategy.NONE:
+      words = self.tokenizer.convert_ids_to_tokens(sentence.ids)
+      return [{"entity": tag, "score": float(score[i]), "index": i + 1, "word": words[i],
+               "start": sentence.offsets[i][0], "end": sentence.offsets[i][1]}
+              for i, tag in enumerate(tags) if tag not in ignore_labels]
+    starts = np.array([s if s < e else -1 for s, e in sentence.offsets], dtype=np.int64)
+    entities = []
+    for kind, start, end in strict_entities(char_tags(sentence.text, sentence.offsets, tags)):
+      inside = (starts >= start) & (starts < end)
+      entities.append({"entity_group": kind, "score": float(score[inside].mean()), "word": sentence.text[start:end],
+                       "start": start, "end": end})
+    return [e for e in entities if e["entity_group"] not in ignore_labels]
