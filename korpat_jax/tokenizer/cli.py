@@ -9,6 +9,7 @@ from typing import Sequence
 
 from korpat_jax.corpus.readers import DEFAULT_JSONL_FIELDS, FORMATS, ReaderConfig
 from korpat_jax.errors import KorpatError
+from korpat_jax.tokenizer.noun_counts import BYTES_PER_STRING
 from korpat_jax.tokenizer.nouns import ExtractOptions
 from korpat_jax.tokenizer.sources import DEMO
 
@@ -82,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
                  help="minimum entropy (nats) of what follows a candidate in its eojeols; 0 keeps all")
   p.add_argument("--default-cost", type=int, default=DEFAULT_USER_CSV_COST, metavar="COST",
                  help="cost for user CSV rows that leave it empty (below common nouns, so the row wins)")
+  p.add_argument("--workers", type=int, default=1, metavar="N",
+                 help="Mecab-ko processes for the corpus (1 = in this process); the entries are the same for any N")
+  p.add_argument("--max-distinct", type=int, default=extract.max_distinct, metavar="N",
+                 help=f"distinct strings (eojeols, candidates) counted exactly, about {BYTES_PER_STRING} bytes each; "
+                      f"past it the rarest are forgotten and userdic.json says from which line the counts are lower "
+                      f"bounds and by how much; 0 = no bound")
   p.add_argument("--verbose", action="store_true",
                  help="list every kept candidate and the most frequent ones each threshold dropped")
   _add_input_options(p)
@@ -119,10 +126,14 @@ def _userdic(args) -> int:
   from korpat_jax.tokenizer.userdic import build_user_dictionary
   if not args.corpus and not args.csv:
     raise KorpatError("userdic: give --corpus GLOB and/or --csv FILE")
+  if args.workers < 1:
+    raise KorpatError(f"--workers {args.workers}: give 1 or more processes")
+  if args.max_distinct < 0:
+    raise KorpatError(f"--max-distinct {args.max_distinct}: give a count of strings, or 0 for no bound")
   options = ExtractOptions(min_count=args.min_count, min_cohesion=args.min_cohesion,
-                           min_branching=args.min_branching)
+                           min_branching=args.min_branching, max_distinct=args.max_distinct)
   build_user_dictionary(args.corpus, args.out, args.csv, options, default_cost=args.default_cost, log=_log,
-                        reader=_reader_config(args), verbose=args.verbose)
+                        reader=_reader_config(args), verbose=args.verbose, workers=args.workers)
   return 0
 
 

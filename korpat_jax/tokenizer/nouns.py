@@ -19,10 +19,12 @@ import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Optional
 
 from korpat_jax.tokenizer import dic_csv
 from korpat_jax.tokenizer.morphemes import FeatureAnalyzer, Morpheme, sanitize
+from korpat_jax.tokenizer.noun_counts import DEFAULT_MAX_DISTINCT, PruneLog, Tally, count_corpus
+from korpat_jax.tokenizer.pool import WorkerPool
 
 NOUN_TAGS = {"NNG", "NNP", "SL", "SH", "UNKNOWN"}
 # Pieces of a compound between (or, for the first four, before) its nouns: 합성/세/MM/제액, 제/XPN/1/SN/층,
@@ -38,6 +40,7 @@ BOUNDARY_TAG_STARTS = ("J", "E", "VCP", "VCN", "XSV", "XSA", "SF", "SE", "SS", "
 _HANGUL = re.compile("[\uac00-\ud7a3]")
 COST_MARGIN = 200
 COST_CAP = 4000   # no entry costs more than a common noun
+JUDGE_BLOCK = 512   # L strings per worker task when they are analysed on their own
 REASONS = {
     "min_count": "seen as a whole fewer than --min-count {min_count} times",
     "not_a_noun": "not a compound noun when analysed on its own",
@@ -52,7 +55,7 @@ class ExtractOptions:
   min_cohesion: float = 0.05
   min_branching: float = 0.0   # nats; 0 keeps candidates seen with one R part only
   max_chars: int = 20
-  max_tracked: int = 5_000_000   # distinct eojeols kept in memory before singletons are pruned
+  max_distinct: int = DEFAULT_MAX_DISTINCT   # distinct strings counted exactly before the rarest are forgotten
 
 
 @dataclass
@@ -95,6 +98,7 @@ class ExtractReport:
   single_morphemes: int = 0   # L parts that Mecab-ko already reads as one morpheme: no entry needed
   dropped: Counter = field(default_factory=Counter)
   examples: dict[str, list[Candidate]] = field(default_factory=lambda: defaultdict(list))
+  counts: PruneLog = field(default_factory=PruneLog)   # exact, or what the --max-distinct bound cost
 
   def drop(self, reason: str, cand: Candidate | None = None) -> None:
     self.dropped[reason] += 1
@@ -104,7 +108,7 @@ class ExtractReport:
   def summary(self, options: ExtractOptions) -> str:
     reasons = "; ".join(f"{self.dropped[r]} {REASONS[r].format(**vars(options))}" for r in REASONS)
     return (f"noun candidates: {self.kept} kept; dropped: {reasons}; {self.single_morphemes} already one "
-            f"morpheme")
+            f"morpheme; {self.counts.summary()}")
 
   def to_json(self, options: ExtractOptions) -> dict:
     return {"kept": self.kept, "single_morphemes": self.single_morphemes,
@@ -223,61 +227,101 @@ def _entry_pos(parts: Iterable[tuple[str, str]]) -> str:
   return "NNP" if all(p == "NNP" for _, p in parts) else "NNG"
 
 
-def extract_candidates(lines: Iterable[str], options: ExtractOptions | None = None,
-                       report: ExtractReport | None = None) -> list[Candidate]:
-  """Score the L parts of a corpus's eojeols and keep the compound nouns that pass the thresholds, best first."""
-  options = options or ExtractOptions()
-  report = report if report is not None else ExtractReport()
-  analyzer = FeatureAnalyzer()
-  entry_costs = EntryCosts()
+class NounCounter:
+  """A worker's state: the tagger and the connection matrix, built once per process."""
+
+  def __init__(self, max_chars: int):
+    self.analyzer = FeatureAnalyzer()
+    self.entry_costs = EntryCosts()
+    self.max_chars = max_chars
+
+
+def count_block(state: NounCounter, lines: list[str]) -> tuple[Counter, dict[str, int]]:
+  """(count, lowest entry cost) of the L strings of a block's eojeols: a worker task, so only these compact
+  tables travel back, not the analyses."""
   counts: Counter[str] = Counter()
   costs: dict[str, int] = {}
-  eojeols: Counter[str] = Counter()
   for line in lines:
     line = sanitize(line)
-    eojeols.update(line.split())
-    if len(eojeols) > options.max_tracked:   # bounded memory on big corpora: forget what was seen once
-      eojeols = Counter({e: n for e, n in eojeols.items() if n > 1})
-      counts = Counter({s: n for s, n in counts.items() if n > 1})
-      costs = {s: costs[s] for s in counts}
-    for eojeol, part, prev, next_ in eojeol_noun_parts(analyzer.analyse(line), line):
+    for eojeol, part, prev, next_ in eojeol_noun_parts(state.analyzer.analyse(line), line):
       surface = "".join(m.surface for m in part)
-      if not eojeol.startswith(surface) or not _plausible(surface, options.max_chars):
+      if not eojeol.startswith(surface) or not _plausible(surface, state.max_chars):
         continue
       counts[surface] += 1
-      cost = entry_costs.bound("NNG", surface, part, prev, next_)   # the POS is settled later; NNG nearly always
-      costs[surface] = min(costs.get(surface, cost), cost)
+      cost = state.entry_costs.bound("NNG", surface, part, prev, next_)   # POS settled later; NNG nearly always
+      old = costs.get(surface)
+      if old is None or cost < old:
+        costs[surface] = cost
+  return counts, costs
 
-  def judged(surface: str) -> Candidate | None:
-    """A candidate for `surface` (its note says why when it is not a noun), or None for a single morpheme."""
-    morphs = analyzer.analyse(surface)
+
+# (parts, why it is not a compound noun or '', entry cost bound of the string alone), None for one morpheme.
+Judgement = Optional[tuple[tuple[tuple[str, str], ...], str, Optional[int]]]
+
+
+def judge_block(state: NounCounter, surfaces: list[str]) -> list[Judgement]:
+  """Per L string analysed on its own: None for one morpheme Mecab-ko already reads as a word, else (parts,
+  why it is not a compound noun or '', the entry cost bound alone or None): a worker task."""
+  out = []
+  for surface in surfaces:
+    morphs = state.analyzer.analyse(surface)
     verdict = noun_verdict(surface, morphs)
     if verdict == "single":
-      return None
-    parts = tuple((m.surface, m.pos) for m in morphs)
-    cost = min(costs[surface], entry_costs.bound(_entry_pos(parts), surface, morphs)) if morphs else costs[surface]
-    return Candidate(surface, parts, counts[surface], cost, note=verdict)
-
-  found: dict[str, Candidate] = {}
-  for surface, n in counts.items():
-    if n < options.min_count:
-      report.drop("min_count")
+      out.append(None)
       continue
-    cand = judged(surface)
-    if cand is None:
-      report.single_morphemes += 1
-    elif cand.note:
-      report.drop("not_a_noun", cand)
-    else:
-      found[surface] = cand
-  if report.limit:   # the most frequent strings below --min-count that would have been nouns
-    below = sorted((s for s, n in counts.items() if n < options.min_count), key=lambda s: (-counts[s], s))
-    shown = report.examples["min_count"]
-    for surface in below[:report.limit * 20]:
-      cand = judged(surface)
-      if cand is not None and not cand.note and len(shown) < report.limit:
-        shown.append(cand)
-  kept = _score(found, eojeols, options, report)
+    parts = tuple((m.surface, m.pos) for m in morphs)
+    cost = state.entry_costs.bound(_entry_pos(parts), surface, morphs) if morphs else None
+    out.append((parts, verdict, cost))
+  return out
+
+
+def _judged(pool: WorkerPool, surfaces: list[str], tally: Tally) -> Iterator[Candidate | None]:
+  """A candidate per surface (its note says why when it is not a noun), or None for a single morpheme."""
+  chunks = [surfaces[i:i + JUDGE_BLOCK] for i in range(0, len(surfaces), JUDGE_BLOCK)]
+  for chunk, judgements in zip(chunks, pool.imap(judge_block, chunks)):
+    for surface, judgement in zip(chunk, judgements):
+      if judgement is None:
+        yield None
+        continue
+      parts, verdict, cost = judgement
+      seen = tally.costs[surface]
+      yield Candidate(surface, parts, tally.counts[surface], seen if cost is None else min(seen, cost), note=verdict)
+
+
+def extract_candidates(lines: Iterable[str], options: ExtractOptions | None = None,
+                       report: ExtractReport | None = None, workers: int = 1,
+                       locate: Callable[[], str] | None = None) -> list[Candidate]:
+  """Score the L parts of a corpus's eojeols and keep the compound nouns that pass the thresholds, best first.
+
+  `workers` processes analyse the text (1: this process); the result does not depend on their number.
+  `locate()` names the file being read, for the report of a pruning (see noun_counts)."""
+  options = options or ExtractOptions()
+  report = report if report is not None else ExtractReport()
+  with WorkerPool(workers, NounCounter, options.max_chars) as pool:
+    tally = count_corpus(pool, count_block, lines, Tally(options.max_distinct), locate)
+    report.counts = tally.log
+    frequent = []
+    for surface, n in tally.counts.items():
+      if n < options.min_count:
+        report.drop("min_count")
+      else:
+        frequent.append(surface)
+    found: dict[str, Candidate] = {}
+    for surface, cand in zip(frequent, _judged(pool, frequent, tally)):
+      if cand is None:
+        report.single_morphemes += 1
+      elif cand.note:
+        report.drop("not_a_noun", cand)
+      else:
+        found[surface] = cand
+    if report.limit:   # the most frequent strings below --min-count that would have been nouns
+      counts = tally.counts
+      below = sorted((s for s, n in counts.items() if n < options.min_count), key=lambda s: (-counts[s], s))
+      shown = report.examples["min_count"]
+      for cand in _judged(pool, below[:report.limit * 20], tally):
+        if cand is not None and not cand.note and len(shown) < report.limit:
+          shown.append(cand)
+  kept = _score(found, tally.eojeols, options, report)
   report.kept = len(kept)
   return kept
 
@@ -287,12 +331,18 @@ def _score(found: dict[str, Candidate], eojeols: Counter, options: ExtractOption
   """Cohesion and right branching entropy over the distinct eojeols; the candidates that pass, best first."""
   count_l: Counter[str] = Counter()
   right_parts: dict[str, Counter[str]] = defaultdict(Counter)
-  first_chars = {s[0] for s in found}
+  lengths: dict[str, set[int]] = defaultdict(set)   # only prefixes of a found length can be found
+  for surface in found:
+    lengths[surface[0]].add(len(surface))
+  by_first = {first: sorted(ks) for first, ks in lengths.items()}
   for eojeol, n in eojeols.items():
-    if eojeol[0] not in first_chars:
+    ks = by_first.get(eojeol[0])
+    if ks is None:
       continue
     count_l[eojeol[0]] += n
-    for k in range(2, min(len(eojeol), options.max_chars) + 1):
+    for k in ks:
+      if k > len(eojeol):
+        break
       prefix = eojeol[:k]
       if prefix in found:
         count_l[prefix] += n

@@ -60,7 +60,7 @@ def build_user_dictionary(corpus: str | list[str] | None, out_dir: str, user_csv
                           options: ExtractOptions | None = None, default_cost: int = 1000,
                           log: Callable[[str], None] = print, max_bad_shown: int = 20,
                           quiet_compile: bool = False, reader: ReaderConfig | None = None,
-                          verbose: bool = False) -> UserDicResult:
+                          verbose: bool = False, workers: int = 1) -> UserDicResult:
   """Merge user CSVs and corpus candidates (earlier sources win a (surface, POS) clash) into user.csv,
   compile it to user.dic, and check on a sample that the entries win.
 
@@ -110,7 +110,8 @@ def build_user_dictionary(corpus: str | list[str] | None, out_dir: str, user_csv
       with tqdm(total=total_bytes(corpus_files), unit="B", unit_scale=True, desc="noun candidates",
                 disable=None) as bar:
         candidates = extract_candidates(iter_lines(corpus_files, stats, reader, progress=bar), options,
-                                        extract_report)
+                                        extract_report, workers,
+                                        locate=lambda: corpus_files[min(stats.files, len(corpus_files) - 1)])
       log(f"corpus: {stats.summary()}")
       log(extract_report.summary(options))
       if verbose:
@@ -135,13 +136,15 @@ def build_user_dictionary(corpus: str | list[str] | None, out_dir: str, user_csv
       "entries": entries, "from_corpus": from_corpus,
       "user_csvs": [os.path.abspath(p) for p in user_csvs], "corpus_files": len(corpus_files),
       "corpus_candidates": extract_report.to_json(options) if extract_report else None,
+      "counts": extract_report.counts.to_json() if extract_report else None,
       "rows": [r.summary() for r in reports],
       "user_dic_sha256": file_sha256(result.path), "system_dictionary_sha256": dictionary_hash(),
       "compile_seconds": round(result.seconds, 2), "compile_peak_rss_mb": round(result.peak_rss_mb, 1),
       "entries_won_sample": round(won, 4), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
   }
   files.write_json(out / "userdic.json", manifest)
-  log(f"wrote {result.path}: {entries} entries ({from_corpus} from the corpus), compiled in "
+  counts = f", {extract_report.counts.short()}" if extract_report else ""
+  log(f"wrote {result.path}: {entries} entries ({from_corpus} from the corpus{counts}), compiled in "
       f"{result.seconds:.1f}s, compiler peak RSS {result.peak_rss_mb:.0f} MB; {won:.1%} of sampled entries "
       f"come out as one morpheme")
   return UserDicResult(str(out), result.path, entries, from_corpus, reports, result.seconds,
