@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import os
 import sys
 from typing import Sequence
 
@@ -60,6 +62,13 @@ def _reader_config(args: argparse.Namespace) -> ReaderConfig:
                       max_document_chars=args.max_document_chars)
 
 
+def _add_runner_option(p: argparse.ArgumentParser) -> None:
+  p.add_argument("--runner", choices=("local", "beam"), default="local",
+                 help="local: processes on this machine; beam: the analysis and counting on Apache Beam "
+                      "(DirectRunner unless set after `--`, e.g. `-- --runner=DataflowRunner --project=P "
+                      "--region=R --temp_location=gs://B/tmp`), exact counts, the rest on this machine")
+
+
 def build_parser() -> argparse.ArgumentParser:
   from korpat_jax.tokenizer.vocab import DEFAULT_LIMIT_ALPHABET, DEFAULT_MIN_FREQUENCY
   parser = argparse.ArgumentParser(prog="korpat-jax tokenizer",
@@ -91,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                       f"bounds and by how much; 0 = no bound")
   p.add_argument("--verbose", action="store_true",
                  help="list every kept candidate and the most frequent ones each threshold dropped")
+  _add_runner_option(p)
   _add_input_options(p)
 
   p = sub.add_parser("train", formatter_class=_HelpFormatter,
@@ -111,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                  help="segmentation processes (default: the usable CPUs, at most 8; 1 = in this process)")
   p.add_argument("--hf-out", metavar="DIR", help="also write a transformers AutoTokenizer directory (default: none)")
   p.add_argument("--copy-user-dic", action="store_true", help="copy user.dic into --out (a portable directory)")
+  _add_runner_option(p)
   _add_input_options(p)
 
   p = sub.add_parser("encode", formatter_class=_HelpFormatter, help="encode stdin lines: tokens and ids (a quick look)")
@@ -122,7 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
   return parser
 
 
-def _userdic(args) -> int:
+def _beam_module():
+  """korpat_jax.tokenizer.beam, imported only for --runner beam (apache-beam is an optional extra)."""
+  try:
+    return importlib.import_module("korpat_jax.tokenizer.beam")
+  except ImportError:
+    raise KorpatError("--runner beam: apache-beam is not installed (pip install 'korpat-jax[beam]')") from None
+
+
+def _userdic(args, beam_args: list[str]) -> int:
   from korpat_jax.tokenizer.userdic import build_user_dictionary
   if not args.corpus and not args.csv:
     raise KorpatError("userdic: give --corpus GLOB and/or --csv FILE")
@@ -130,18 +149,29 @@ def _userdic(args) -> int:
     raise KorpatError(f"--workers {args.workers}: give 1 or more processes")
   if args.max_distinct < 0:
     raise KorpatError(f"--max-distinct {args.max_distinct}: give a count of strings, or 0 for no bound")
+  counter = None
+  if args.runner == "beam":
+    if args.max_distinct != ExtractOptions.max_distinct:
+      raise KorpatError("--max-distinct: the Beam runner counts exactly, with no bound (drop the option)")
+    args.max_distinct = 0
+    counter = _beam_module().BeamNounCounter(os.path.abspath(args.out), beam_args)
   options = ExtractOptions(min_count=args.min_count, min_cohesion=args.min_cohesion,
                            min_branching=args.min_branching, max_distinct=args.max_distinct)
   build_user_dictionary(args.corpus, args.out, args.csv, options, default_cost=args.default_cost, log=_log,
-                        reader=_reader_config(args), verbose=args.verbose, workers=args.workers)
+                        reader=_reader_config(args), verbose=args.verbose, workers=args.workers, counter=counter)
   return 0
 
 
-def _train(args) -> int:
+def _train(args, beam_args: list[str]) -> int:
   from korpat_jax.tokenizer.vocab import train_tokenizer
-  tok = train_tokenizer(args.corpus, args.out, args.vocab_size, user_dic_dir=args.user_dic,
-                        limit_alphabet=args.limit_alphabet, min_frequency=args.min_frequency,
-                        num_workers=args.workers, log=_log, reader=_reader_config(args))
+  if args.runner == "beam":
+    tok = _beam_module().train_tokenizer_beam(
+        args.corpus, args.out, args.vocab_size, user_dic_dir=args.user_dic, limit_alphabet=args.limit_alphabet,
+        min_frequency=args.min_frequency, beam_args=beam_args, log=_log, reader=_reader_config(args))
+  else:
+    tok = train_tokenizer(args.corpus, args.out, args.vocab_size, user_dic_dir=args.user_dic,
+                          limit_alphabet=args.limit_alphabet, min_frequency=args.min_frequency,
+                          num_workers=args.workers, log=_log, reader=_reader_config(args))
   if args.copy_user_dic and tok.user_dic:
     tok.save(args.out, copy_user_dic=True)
   if args.hf_out:
@@ -150,7 +180,7 @@ def _train(args) -> int:
   return 0
 
 
-def _encode(args) -> int:
+def _encode(args, beam_args: list[str]) -> int:
   from korpat_jax.tokenizer.mwp import MWPTokenizer
   tok = MWPTokenizer.load(args.tokenizer)
   for raw in sys.stdin.buffer:
@@ -166,5 +196,12 @@ def _encode(args) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-  return {"userdic": _userdic, "train": _train, "encode": _encode}[args.command](args)
+  argv = list(sys.argv[1:] if argv is None else argv)
+  beam_args: list[str] = []
+  if "--" in argv:
+    cut = argv.index("--")
+    argv, beam_args = argv[:cut], argv[cut + 1:]
+  args = build_parser().parse_args(argv)
+  if beam_args and getattr(args, "runner", "local") != "beam":
+    raise KorpatError(f"arguments after `--` ({' '.join(beam_args)}) are for --runner beam")
+  return {"userdic": _userdic, "train": _train, "encode": _encode}[args.command](args, beam_args)

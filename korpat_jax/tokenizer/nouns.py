@@ -296,31 +296,38 @@ def extract_candidates(lines: Iterable[str], options: ExtractOptions | None = No
   `workers` processes analyse the text (1: this process); the result does not depend on their number.
   `locate()` names the file being read, for the report of a pruning (see noun_counts)."""
   options = options or ExtractOptions()
-  report = report if report is not None else ExtractReport()
   with WorkerPool(workers, NounCounter, options.max_chars) as pool:
     tally = count_corpus(pool, count_block, lines, Tally(options.max_distinct), locate)
-    report.counts = tally.log
-    frequent = []
-    for surface, n in tally.counts.items():
-      if n < options.min_count:
-        report.drop("min_count")
-      else:
-        frequent.append(surface)
-    found: dict[str, Candidate] = {}
-    for surface, cand in zip(frequent, _judged(pool, frequent, tally)):
-      if cand is None:
-        report.single_morphemes += 1
-      elif cand.note:
-        report.drop("not_a_noun", cand)
-      else:
-        found[surface] = cand
-    if report.limit:   # the most frequent strings below --min-count that would have been nouns
-      counts = tally.counts
-      below = sorted((s for s, n in counts.items() if n < options.min_count), key=lambda s: (-counts[s], s))
-      shown = report.examples["min_count"]
-      for cand in _judged(pool, below[:report.limit * 20], tally):
-        if cand is not None and not cand.note and len(shown) < report.limit:
-          shown.append(cand)
+    return select_candidates(pool, tally, options, report)
+
+
+def select_candidates(pool: WorkerPool, tally: Tally, options: ExtractOptions,
+                      report: ExtractReport | None = None) -> list[Candidate]:
+  """The compound nouns among a corpus's counted L strings (`tally`, from either runner), best first: the
+  frequent ones analysed on their own on `pool`, then scored. Depends on the counts only, not their order."""
+  report = report if report is not None else ExtractReport()
+  report.counts = tally.log
+  frequent = []
+  for surface, n in tally.counts.items():
+    if n < options.min_count:
+      report.drop("min_count")
+    else:
+      frequent.append(surface)
+  found: dict[str, Candidate] = {}
+  for surface, cand in zip(frequent, _judged(pool, frequent, tally)):
+    if cand is None:
+      report.single_morphemes += 1
+    elif cand.note:
+      report.drop("not_a_noun", cand)
+    else:
+      found[surface] = cand
+  if report.limit:   # the most frequent strings below --min-count that would have been nouns
+    counts = tally.counts
+    below = sorted((s for s, n in counts.items() if n < options.min_count), key=lambda s: (-counts[s], s))
+    shown = report.examples["min_count"]
+    for cand in _judged(pool, below[:report.limit * 20], tally):
+      if cand is not None and not cand.note and len(shown) < report.limit:
+        shown.append(cand)
   kept = _score(found, tally.eojeols, options, report)
   report.kept = len(kept)
   return kept
@@ -352,7 +359,8 @@ def _score(found: dict[str, Candidate], eojeols: Counter, options: ExtractOption
     cand.cohesion = (count_l[surface] / max(count_l[surface[0]], 1)) ** (1 / (len(surface) - 1))
     rights = right_parts[surface]
     total = sum(rights.values())
-    cand.branching = 0.0 - sum(c / total * math.log(c / total) for c in rights.values()) if total else 0.0
+    # fsum: exactly rounded, so the same whatever order the counts were merged in (local or Beam)
+    cand.branching = 0.0 - math.fsum(c / total * math.log(c / total) for c in rights.values()) if total else 0.0
     if cand.cohesion < options.min_cohesion:
       report.drop("min_cohesion", cand)
     elif cand.branching < options.min_branching:

@@ -50,6 +50,14 @@ class ReadStats:
     self.lines = 0   # non-blank lines handed to the builder
     self.reader = PrepStats()
 
+  def merge(self, other: "ReadStats") -> "ReadStats":
+    """Add another worker's stats (the Beam runner reads files on many workers)."""
+    self.files += other.files
+    self.documents += other.documents
+    self.lines += other.lines
+    self.reader.merge(other.reader)
+    return self
+
   @property
   def undecodable(self) -> int:
     return self.reader.skipped["undecodable_line"]

@@ -17,7 +17,10 @@ from korpat_jax.corpus.readers import ReaderConfig
 from korpat_jax.errors import KorpatError
 from korpat_jax.tokenizer import dic_csv
 from korpat_jax.tokenizer.morphemes import dictionary_hash, file_sha256, make_tagger
-from korpat_jax.tokenizer.nouns import Candidate, ExtractOptions, ExtractReport, extract_candidates
+from korpat_jax.tokenizer.noun_counts import Tally
+from korpat_jax.tokenizer.nouns import (Candidate, ExtractOptions, ExtractReport, NounCounter, extract_candidates,
+                                       select_candidates)
+from korpat_jax.tokenizer.pool import WorkerPool
 from korpat_jax.tokenizer.sources import ReadStats, expand_corpus, iter_lines, total_bytes
 
 __all__ = ["build_user_dictionary", "check_entries_win", "user_dic_path", "UserDicResult", "Candidate",
@@ -56,16 +59,47 @@ def check_entries_win(user_dic: str, csv_path: str, entries: int, sample: int = 
   return won / tried
 
 
+# (corpus files, read stats to fill, reader config, options) -> exact (or bounded) counts of the corpus.
+TallyCounter = Callable[[list[str], ReadStats, ReaderConfig | None, ExtractOptions], Tally]
+
+
+def _corpus_candidates(corpus_files: list[str], options: ExtractOptions, report: ExtractReport,
+                       reader: ReaderConfig | None, workers: int, log: Callable[[str], None],
+                       counter: TallyCounter | None) -> list[Candidate]:
+  """Count the corpus (here, or with `counter`), choose the candidates, and log what was read and found."""
+  stats = ReadStats()
+  if counter is None:
+    with tqdm(total=total_bytes(corpus_files), unit="B", unit_scale=True, desc="noun candidates",
+              disable=None) as bar:
+      candidates = extract_candidates(iter_lines(corpus_files, stats, reader, progress=bar), options, report,
+                                      workers, locate=lambda: corpus_files[min(stats.files, len(corpus_files) - 1)])
+  else:
+    tally = counter(corpus_files, stats, reader, options)
+    with WorkerPool(workers, NounCounter, options.max_chars) as pool:
+      candidates = select_candidates(pool, tally, options, report)
+  log(f"corpus: {stats.summary()}")
+  log(report.summary(options))
+  if report.limit:
+    log("kept:")
+    for cand in candidates:
+      log(f"  {cand.describe()}")
+    for line in report.details(options):
+      log(line)
+  return candidates
+
+
 def build_user_dictionary(corpus: str | list[str] | None, out_dir: str, user_csvs: Iterable[str] = (),
                           options: ExtractOptions | None = None, default_cost: int = 1000,
                           log: Callable[[str], None] = print, max_bad_shown: int = 20,
                           quiet_compile: bool = False, reader: ReaderConfig | None = None,
-                          verbose: bool = False, workers: int = 1) -> UserDicResult:
+                          verbose: bool = False, workers: int = 1,
+                          counter: TallyCounter | None = None) -> UserDicResult:
   """Merge user CSVs and corpus candidates (earlier sources win a (surface, POS) clash) into user.csv,
   compile it to user.dic, and check on a sample that the entries win.
 
   `corpus`: paths, globs or directories, read as `prepare` reads them (`reader`). `verbose` logs every kept
-  candidate and the most frequent ones each threshold dropped."""
+  candidate and the most frequent ones each threshold dropped. `counter` counts the corpus instead of this
+  process's `workers` (the Beam runner, tokenizer/beam.py); the candidates are chosen here either way."""
   out = Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
   user_csvs = list(user_csvs)
@@ -105,21 +139,8 @@ def build_user_dictionary(corpus: str | list[str] | None, out_dir: str, user_csv
       log(f"... {shown[0] - max_bad_shown} more bad rows not shown")
     if corpus_files:
       options = options or ExtractOptions()
-      stats = ReadStats()
       extract_report = ExtractReport(limit=VERBOSE_EXAMPLES if verbose else 0)
-      with tqdm(total=total_bytes(corpus_files), unit="B", unit_scale=True, desc="noun candidates",
-                disable=None) as bar:
-        candidates = extract_candidates(iter_lines(corpus_files, stats, reader, progress=bar), options,
-                                        extract_report, workers,
-                                        locate=lambda: corpus_files[min(stats.files, len(corpus_files) - 1)])
-      log(f"corpus: {stats.summary()}")
-      log(extract_report.summary(options))
-      if verbose:
-        log("kept:")
-        for cand in candidates:
-          log(f"  {cand.describe()}")
-        for line in extract_report.details(options):
-          log(line)
+      candidates = _corpus_candidates(corpus_files, options, extract_report, reader, workers, log, counter)
       report = dic_csv.RowReport("corpus candidates", rows=len(candidates))
       add((cand.csv_row(ids) for cand in candidates), report, f)
       reports.append(report)
@@ -135,6 +156,7 @@ def build_user_dictionary(corpus: str | list[str] | None, out_dir: str, user_csv
   manifest = {
       "entries": entries, "from_corpus": from_corpus,
       "user_csvs": [os.path.abspath(p) for p in user_csvs], "corpus_files": len(corpus_files),
+      "runner": getattr(counter, "runner", "local") if corpus_files else None,
       "corpus_candidates": extract_report.to_json(options) if extract_report else None,
       "counts": extract_report.counts.to_json() if extract_report else None,
       "rows": [r.summary() for r in reports],
