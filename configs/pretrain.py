@@ -62,8 +62,16 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       intermediate_size=ffn, generator_hidden_fraction=gen_frac, generator_layers_fraction=1.0,
       **ElectraConfig.option_defaults(),
   )
+  # objective.masking: which positions the generator predicts, about mask_prob of each sequence's tokens
+  # (korpat_jax/masking.py, unit_masking.py); the chosen tokens become [MASK] 85% of the time, per token:
+  #   token     single WordPiece tokens, uniformly (ELECTRA, Clark et al. 2020; BERT's original masking)
+  #   morpheme  whole Mecab-ko morphemes: all their WordPiece pieces or none (whole-word masking: BERT's WWM
+  #             release; Cui et al. 2019, "Pre-Training with Whole Word Masking for Chinese BERT")
+  #   eojeol    whole eojeols, the space-separated words of Korean: the same whole-word masking on Korean's words
+  #   span      contiguous spans of geometric(0.2) length on 1..10 tokens, mean 3.8 (SpanBERT, Joshi et al. 2020)
+  # morpheme and eojeol read the records' boundary flags: records of schema 3 (`korpat-jax prepare` since then).
   c.objective = dict(
-      masking="token",      # which positions the generator predicts: token (ELECTRA's; korpat_jax/masking.py)
+      masking="token",      # token | morpheme | eojeol | span (above)
       max_predictions=-1,   # prediction slots per sequence; -1: from seq_len and mask_prob, as google's
       mask_prob=0.15, temperature=1.0, disc_weight=50.0)
   # word_embedding_lr_scale: the shared word-embedding table's step relative to the rest (< 1 keeps word vectors).

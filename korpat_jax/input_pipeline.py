@@ -3,8 +3,8 @@
 The pipeline is a Grain `MapDataset` of *batches*, not of records:
 
   batch index b -> `_HostBatchKeys` (which records; seeded shuffle, per epoch; this process's rows)
-               -> `_ReadAndDecode` (one batched read per shard, the ids sliced off each record's fixed proto header
-                  (records.py), one vectorised decode and pad)
+               -> `_ReadAndDecode` (one batched read per shard, the ids (and, for whole-unit masking, the boundary
+                  flags) sliced off each record's fixed proto headers (records.py), one vectorised decode and pad)
                -> `to_iter_dataset` (thread prefetch) -> `mp_prefetch` (worker processes, optional)
                -> `SkipCounter` (only with on_bad_record="skip": counts the bad records left out as padding rows).
 
@@ -32,7 +32,7 @@ from typing import Any, Mapping, Optional
 import grain
 import numpy as np
 
-from korpat_jax import special_tokens
+from korpat_jax import boundaries, special_tokens
 from korpat_jax.corpus import records
 from korpat_jax.errors import KorpatError
 from korpat_jax.shard_reader import ShardReader, bad_record_hint, open_split, repair_hint
@@ -103,7 +103,8 @@ class _HostBatchKeys:
 
 
 class _ReadAndDecode(grain.transforms.Map):
-  """Record keys -> padded int32 `input_ids`, `token_type_ids`, `attention_mask` of shape [len(keys), S].
+  """Record keys -> padded int32 `input_ids`, `token_type_ids`, `attention_mask` of shape [len(keys), S], and with
+  `with_boundaries` the uint8 `boundaries` flags (korpat_jax.boundaries; 0 in padding).
 
   A bad record (an unreadable chunk, not a record of this schema, too long or empty, an id outside the vocab) stops
   with one line naming the shard, the record and the fix; with on_bad_record="skip" its row is all padding
@@ -111,12 +112,17 @@ class _ReadAndDecode(grain.transforms.Map):
   `SkipCounter` turns into the count.
   """
 
-  def __init__(self, reader: ShardReader, manifest: records.Manifest, on_bad_record: str = "fail"):
+  def __init__(self, reader: ShardReader, manifest: records.Manifest, on_bad_record: str = "fail",
+               with_boundaries: bool = False):
     if on_bad_record not in ON_BAD_RECORD:
       raise KorpatError(f"on_bad_record: {on_bad_record!r} is not one of {', '.join(ON_BAD_RECORD)}")
+    if with_boundaries:
+      manifest.require_boundaries("reading batches with_boundaries")
     self.reader = reader
     self.seq_len = manifest.seq_len
-    self.dtype = manifest.id_dtype.newbyteorder("<")
+    self.format = manifest.format
+    self.dtype = self.format.id_dtype
+    self.with_boundaries = with_boundaries
     self.vocab_size = manifest.vocab_size
     self.pad_id = manifest.special_ids["pad"]
     self.sep_id = manifest.special_ids["sep"]
@@ -135,7 +141,7 @@ class _ReadAndDecode(grain.transforms.Map):
       good[self._bad_records(keys[rows], data)] = False
       bad_rows, rows = rows[~good], rows[good]
       joined = self._join([record for record, keep in zip(data, good.tolist()) if keep])
-    lengths, flat = joined
+    lengths, flat, flags = joined
 
     batch, positions = len(keys), np.arange(self.seq_len)
     attention_mask = np.zeros((batch, self.seq_len), dtype=bool)
@@ -145,26 +151,29 @@ class _ReadAndDecode(grain.transforms.Map):
     token_type_ids = special_tokens.token_type_ids(input_ids, self.sep_id, attention_mask)
     out = {"input_ids": input_ids, "token_type_ids": token_type_ids,
            "attention_mask": attention_mask.astype(np.int32)}
+    if self.with_boundaries:
+      out[boundaries.FIELD] = np.zeros((batch, self.seq_len), dtype=boundaries.DTYPE)
+      out[boundaries.FIELD][attention_mask] = np.frombuffer(flags, dtype=boundaries.DTYPE)
     if self.skip:
       out[BAD_KEYS] = np.full(batch, -1, dtype=np.int64)
       out[BAD_KEYS][bad_rows] = keys[bad_rows]
     return out
 
-  def _join(self, data: list[Optional[bytes]]) -> Optional[tuple[np.ndarray, np.ndarray]]:
-    """(ids per record, all ids concatenated) when every record is good, else None."""
+  def _join(self, data: list[Optional[bytes]]) -> Optional[tuple[np.ndarray, np.ndarray, Optional[bytes]]]:
+    """(ids per record, all ids concatenated, all flags concatenated or None) when every record is good, else
+    None."""
     if any(record is None for record in data):
       return None
-    joined = records.join_payloads(data, self.seq_len * self.dtype.itemsize)
+    joined = self.format.join(data, self.seq_len)
     if joined is None:
       return None
-    nbytes, payloads = joined
-    lengths = nbytes // self.dtype.itemsize
-    if ((nbytes % self.dtype.itemsize != 0) | (lengths < 1)).any():
+    lengths, payloads, flags = joined
+    if (lengths < 1).any():
       return None
     flat = np.frombuffer(payloads, dtype=self.dtype)
     if flat.size and flat.max() >= self.vocab_size:
       return None
-    return lengths, flat
+    return lengths, flat, flags
 
   def _bad_records(self, keys: np.ndarray, data: list[Optional[bytes]]) -> list[int]:
     """Checks the records one at a time (the slow path, only when a batch holds a bad one): raises for the first
@@ -172,7 +181,7 @@ class _ReadAndDecode(grain.transforms.Map):
     bad = []
     for i, (key, record) in enumerate(zip(keys.tolist(), data)):
       what = ("unreadable ArrayRecord data" if record is None
-              else records.record_problem(record, self.dtype, self.seq_len, self.vocab_size))
+              else self.format.problem(record, self.seq_len, self.vocab_size))
       if what is not None:
         if not self.skip:
           path, position = self.reader.locate(key)
@@ -231,11 +240,12 @@ def check_sample(reader: ShardReader, decode: _ReadAndDecode, per_shard: int = 3
   return bad
 
 
-def sample_split(records_dir: str, split: str, per_shard: int, on_bad_record: str = "fail") -> None:
+def sample_split(records_dir: str, split: str, per_shard: int, on_bad_record: str = "fail",
+                 with_boundaries: bool = False) -> None:
   """`check_sample` of a split that is read later (evaluation): raises the first bad record's line, or logs."""
   manifest = records.read_manifest(records_dir)
   reader = open_split(manifest, split)
-  _sample(reader, _ReadAndDecode(reader, manifest, on_bad_record), per_shard)
+  _sample(reader, _ReadAndDecode(reader, manifest, on_bad_record, with_boundaries), per_shard)
 
 
 def _sample(reader: ShardReader, decode: _ReadAndDecode, per_shard: int) -> None:
@@ -249,7 +259,8 @@ def _sample(reader: ShardReader, decode: _ReadAndDecode, per_shard: int) -> None
 def make_iterator(records_dir: str, *, split: str = "train", global_batch_size: int, seed: int,
                   shuffle: bool = True, num_epochs: int | None = None, worker_count: int = 0, prefetch: int = 2,
                   process_index: int | None = None, process_count: int | None = None,
-                  on_bad_record: str = "fail", sample_per_shard: int = 0) -> grain.DatasetIterator:
+                  on_bad_record: str = "fail", sample_per_shard: int = 0,
+                  with_boundaries: bool = False) -> grain.DatasetIterator:
   """A checkpointable iterator over this process's share of the global batches of `split`.
 
   Yields {"input_ids", "token_type_ids", "attention_mask"}: int32 [global_batch_size // process_count, seq_len],
@@ -257,6 +268,8 @@ def make_iterator(records_dir: str, *, split: str = "train", global_batch_size: 
   `num_epochs=None` repeats forever, reshuffling every epoch (seeded by seed and epoch; batches may span two
   epochs). With a finite `num_epochs` (eval: shuffle=False, num_epochs=1) the last batch is filled with all-pad
   rows (attention_mask all 0) so every batch has the same shape; skip those rows when counting examples.
+  `with_boundaries` adds "boundaries", the records' uint8 morpheme/eojeol flags [.., seq_len] (0 in padding), which
+  whole-unit masking needs; records of schema 2 have none and are refused then, in one line naming prepare.
   `prefetch` batches are read ahead in as many threads (the C++ reads run in parallel); `worker_count` > 0 also
   reads and decodes in that many worker processes, each with its own `prefetch` threads.
   `process_index`/`process_count` default to JAX's. The iterator's state (get_state/set_state, or
@@ -282,7 +295,7 @@ def make_iterator(records_dir: str, *, split: str = "train", global_batch_size: 
 
   manifest = records.read_manifest(records_dir)
   reader = open_split(manifest, split)
-  decode = _ReadAndDecode(reader, manifest, on_bad_record)
+  decode = _ReadAndDecode(reader, manifest, on_bad_record, with_boundaries)
   if sample_per_shard > 0:
     _sample(reader, decode, sample_per_shard)
   iterator = batch_iterator(reader, decode, global_batch_size=global_batch_size, seed=seed, shuffle=shuffle,

@@ -28,6 +28,18 @@ def max_predictions_per_seq(seq_len: int, mask_prob: float) -> int:
   return int((mask_prob + 0.005) * seq_len)
 
 
+def candidates(input_ids: jax.Array, attention_mask: jax.Array, special: SpecialIds) -> jax.Array:
+  """[B, S] bool: the tokens a masking may choose (not [CLS], [SEP], [MASK] or padding)."""
+  return attention_mask.astype(bool) & (input_ids != special.cls) & (input_ids != special.sep) \
+      & (input_ids != special.mask) & (input_ids != special.pad)
+
+
+def num_to_predict(attention_mask: jax.Array, mask_prob: float, max_predictions: int) -> jax.Array:
+  """[B] int32: each sequence's budget, max(1, min(N, round(mask_prob * non_pad_tokens))) as google's."""
+  num_tokens = attention_mask.astype(bool).sum(-1).astype(jnp.float32)
+  return jnp.clip(jnp.round(num_tokens * mask_prob).astype(jnp.int32), 1, max_predictions)
+
+
 def mask_tokens(rng: jax.Array, input_ids: jax.Array, attention_mask: jax.Array, special: SpecialIds, *,
                 mask_prob: float = 0.15, max_predictions: int, mask_token_fraction: float = 0.85) -> Masked:
   """Dynamic (not whole-word) masking.
@@ -37,17 +49,21 @@ def mask_tokens(rng: jax.Array, input_ids: jax.Array, attention_mask: jax.Array,
   [MASK] and the rest keep their token. ELECTRA never inserts a random token.
   """
   choose_rng, replace_rng = jax.random.split(rng)
-  valid = attention_mask.astype(bool)
-  candidates = valid & (input_ids != special.cls) & (input_ids != special.sep) & (input_ids != special.mask) \
-      & (input_ids != special.pad)
-  num_tokens = valid.sum(-1).astype(jnp.float32)
-  num_to_predict = jnp.clip(jnp.round(num_tokens * mask_prob).astype(jnp.int32), 1, max_predictions)
+  budget = num_to_predict(attention_mask, mask_prob, max_predictions)
   # Uniform sampling without replacement = top-k of Gumbel noise over the candidates.
   noise = jax.random.gumbel(choose_rng, input_ids.shape)
-  scores, positions = jax.lax.top_k(jnp.where(candidates, noise, -jnp.inf), max_predictions)
-  weights = (jnp.arange(max_predictions)[None, :] < num_to_predict[:, None]) & jnp.isfinite(scores)
+  scores, positions = jax.lax.top_k(jnp.where(candidates(input_ids, attention_mask, special), noise, -jnp.inf),
+                                    max_predictions)
+  weights = (jnp.arange(max_predictions)[None, :] < budget[:, None]) & jnp.isfinite(scores)
+  return mask_positions(replace_rng, input_ids, positions, weights, special, mask_token_fraction)
+
+
+def mask_positions(rng: jax.Array, input_ids: jax.Array, positions: jax.Array, weights: jax.Array,
+                   special: SpecialIds, mask_token_fraction: float = 0.85) -> Masked:
+  """The Masked of chosen `positions` [B, N] (distinct per row where `weights`): each chosen token becomes [MASK]
+  with probability `mask_token_fraction` and keeps its id otherwise, decided per token as ELECTRA does."""
   labels = jnp.take_along_axis(input_ids, positions, axis=1)
-  use_mask_token = weights & (jax.random.uniform(replace_rng, weights.shape) < mask_token_fraction)
+  use_mask_token = weights & (jax.random.uniform(rng, weights.shape) < mask_token_fraction)
   masked_ids = scatter(input_ids, positions, jnp.full_like(labels, special.mask), use_mask_token)
   return Masked(masked_ids, positions, weights.astype(jnp.float32), labels)
 

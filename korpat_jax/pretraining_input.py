@@ -3,6 +3,10 @@
 Either way the trainer sees a `TrainInput`: an iterator of per-process numpy batches (made global by
 `input_pipeline.to_global`), the special token ids, and the object whose state goes into checkpoints.
 
+Whole-unit masking (objective.masking morpheme or eojeol) needs the records' boundary flags: the batches then carry
+them as "boundaries" [B, S] uint8 beside input_ids (sharded the same way, like every batch column), and records of
+schema 2, which have none, are refused in one line naming `korpat-jax prepare`.
+
 Records must be local files: the ArrayRecord reader opens local paths only (a gs:// path makes it block, with no
 error, on a machine without network), so a URL is refused in one line. A tokenizer directory may be a URL: its
 vocab.txt is read through a local copy (korpat_jax.files.local_copy) and the URL itself is recorded for export.
@@ -54,12 +58,15 @@ def resolve(path: str, workdir: str) -> str:
 
 
 def make_input(config: ml_collections.ConfigDict, workdir: str, start_step: int) -> TrainInput:
+  from korpat_jax import masking
   t, d = config.train, config.data
+  masking_name = config.objective.get("masking", "token")
+  with_boundaries = masking.needs_boundaries(masking_name)
   if d.source == "synthetic":
     from korpat_jax.synthetic_data import SyntheticTokenStream
     special = SpecialIds()
     make = lambda seed, step: SyntheticTokenStream(config.model.vocab_size, t.seq_len, t.batch_size, seed, special,
-                                                   start_step=step)
+                                                   start_step=step, with_boundaries=with_boundaries)
     log.info("input: SYNTHETIC token stream (tests and benchmarks only)")
     eval_stream = make(config.seed + 10_000, 0)
     return TrainInput(make(config.seed, start_step), None, special, config.model.vocab_size, None,
@@ -79,15 +86,17 @@ def make_input(config: ml_collections.ConfigDict, workdir: str, start_step: int)
   tokenizer_dir = tokenizer_dir or manifest.raw.get("tokenizer_dir") or None
   if tokenizer_dir and files.exists(files.join(tokenizer_dir, "vocab.txt")):
     _check_vocab(tokenizer_dir, manifest.vocab_hash, records_dir)
+  if with_boundaries:
+    manifest.require_boundaries(f"config.objective.masking={masking_name!r}")
   special = SpecialIds.from_mapping(manifest.special_ids)
   common = dict(global_batch_size=t.batch_size, worker_count=d.worker_count, prefetch=d.prefetch,
-                on_bad_record=d.get("on_bad_record", "fail"))
+                on_bad_record=d.get("on_bad_record", "fail"), with_boundaries=with_boundaries)
   # A few records of every shard are decoded now: a damaged shard stops the run before step 1.
   train = input_pipeline.make_iterator(records_dir, split="train", seed=config.seed, shuffle=True,
                                        sample_per_shard=SAMPLE_PER_SHARD, **common)
   eval_factory = None
   if manifest.num_examples("eval") > 0:
-    input_pipeline.sample_split(records_dir, "eval", SAMPLE_PER_SHARD, common["on_bad_record"])
+    input_pipeline.sample_split(records_dir, "eval", SAMPLE_PER_SHARD, common["on_bad_record"], with_boundaries)
 
     def eval_factory() -> Iterator[dict[str, np.ndarray]]:
       # Evaluation reads whole global batches on every process (the loop feeds each its rows). It counts tokens:

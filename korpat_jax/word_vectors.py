@@ -127,7 +127,7 @@ def record_sequences(records_dir: str, special_ids: Iterable[int], max_tokens: i
   from korpat_jax.shard_reader import open_split, repair_hint
   manifest = records.read_manifest(records_dir)
   reader = open_split(manifest, "train")
-  dtype = manifest.id_dtype.newbyteorder("<")
+  fmt = manifest.format
   special = np.asarray(sorted(set(special_ids)), np.int64)
   order = np.random.default_rng(seed).permutation(manifest.num_examples("train"))
   taken, bad = 0, []
@@ -136,11 +136,11 @@ def record_sequences(records_dir: str, special_ids: Iterable[int], max_tokens: i
       keys = np.sort(order[start:start + 4096])
       for key, data in zip(keys.tolist(), reader.read(keys, skip_bad=True)):
         problem = ("unreadable ArrayRecord data" if data is None
-                   else records.record_problem(data, dtype, manifest.seq_len, manifest.vocab_size))
+                   else fmt.problem(data, manifest.seq_len, manifest.vocab_size))
         if problem is not None:
           bad.append((*reader.locate(key), problem))
           continue
-        ids = records.decode_record(data, dtype).astype(np.int64)
+        ids = fmt.decode(data)[0].astype(np.int64)
         ids = ids[~np.isin(ids, special)]
         yield ids
         taken += len(ids)

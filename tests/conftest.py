@@ -51,3 +51,14 @@ def pretrained(tmp_path_factory) -> pathlib.Path:
   build_demo_if_absent(config, str(workdir))
   train(config, str(workdir))
   return workdir
+
+
+@pytest.fixture(scope="session")
+def unit_records(tmp_path_factory) -> pathlib.Path:
+  """`korpat-jax prepare` of the bundled demo corpus at seq_len 128 with a small MWP tokenizer (vocab 800, real
+  Mecab-ko): records of the current schema, with morpheme and eojeol boundaries. Returns the root: records/,
+  tokenizer/."""
+  from korpat_jax.corpus.demo import build_demo_data
+  root = tmp_path_factory.mktemp("unit_records")
+  build_demo_data(str(root / "records"), str(root / "tokenizer"), vocab_size=800, seq_len=128)
+  return root

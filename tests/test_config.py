@@ -59,7 +59,7 @@ def test_bad_overrides_name_the_key(override, message):
     ("data.source", "web", "config.data.source='web'"),
     ("model.attention_impl", "flash", "config.model.attention_impl='flash'"),
     ("model.attention_impl", "cudnn", "needs model.dtype bfloat16 or float16"),
-    ("objective.masking", "span", "config.objective.masking='span': expected one of token"),
+    ("objective.masking", "wwm", "config.objective.masking='wwm': expected one of token, morpheme, eojeol, span"),
 ])
 def test_validate_rejects_bad_values(key, value, message):
   config = pretrain_config("tiny", **{key: value})

@@ -16,6 +16,7 @@ from array_record.python import array_record_module
 
 from korpat_jax import input_pipeline, shard_reader
 from korpat_jax.corpus import records
+from korpat_jax.corpus import writer as writer_lib
 from korpat_jax.errors import KorpatError
 
 SEQ_LEN = 16
@@ -35,6 +36,11 @@ def _example(n: int, rng: np.random.Generator) -> list[int]:
   return [SPECIAL["cls"], FIRST_TAG + n, *body, SPECIAL["sep"]]
 
 
+def _flags(ids: list[int]) -> bytes:
+  """Made-up boundary flags that the ids give back: [CLS]/[SEP] 3, others id % 4."""
+  return bytes(3 if t < 5 else t % 4 for t in ids)
+
+
 def _write_split(directory, split: str, shard_sizes, first: int, rng) -> tuple[list[dict], list[list[int]]]:
   shards, examples = [], []
   for i, size in enumerate(shard_sizes):
@@ -42,7 +48,7 @@ def _write_split(directory, split: str, shard_sizes, first: int, rng) -> tuple[l
     writer = array_record_module.ArrayRecordWriter(str(directory / name), "group_size:1")
     ids = [_example(first + len(examples) + j, rng) for j in range(size)]
     for example in ids:
-      writer.write(records.encode_record(example, "<u2"))
+      writer.write(records.encode_record(example, "<u2", _flags(example)))
     writer.close()
     digest = hashlib.sha256((directory / name).read_bytes()).hexdigest()
     shards.append({"file": name, "examples": size, "tokens": sum(map(len, ids)), "sha256": digest})
@@ -199,6 +205,45 @@ def test_to_global_builds_one_array_over_the_devices(corpus):
     np.testing.assert_array_equal(np.asarray(batch[name]), local[name])
 
 
+def test_boundaries_come_with_their_ids_and_are_sharded_like_them(corpus):
+  directory, _ = corpus
+  devices = np.array(jax.devices())
+  mesh = jax.sharding.Mesh(devices.reshape(-1, 1), ("data", "model"))
+  kwargs = dict(global_batch_size=2 * len(devices), seed=0, process_index=0, process_count=1)
+  local = next(input_pipeline.make_iterator(directory, with_boundaries=True, **kwargs))
+  plain = next(input_pipeline.make_iterator(directory, **kwargs))
+  assert set(local) == set(plain) | {"boundaries"} and local["boundaries"].dtype == np.uint8
+  for name in plain:
+    np.testing.assert_array_equal(local[name], plain[name])
+  ids, valid = local["input_ids"], local["attention_mask"] == 1
+  np.testing.assert_array_equal(local["boundaries"], np.where(ids < 5, 3, ids % 4) * valid)
+  batch = input_pipeline.to_global(local, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data")))
+  assert batch["boundaries"].sharding == batch["input_ids"].sharding
+  assert [s.index for s in batch["boundaries"].addressable_shards] == [
+      s.index for s in batch["input_ids"].addressable_shards]
+  np.testing.assert_array_equal(np.asarray(batch["boundaries"]), local["boundaries"])
+
+
+def test_records_without_boundaries_are_read_but_not_for_their_boundaries(corpus, tmp_path):
+  source, _ = corpus
+  old = records.RecordFormat(np.dtype("<u2"), boundaries=False)
+  manifest = json.loads(open(os.path.join(source, records.MANIFEST)).read())
+  for split in manifest["splits"].values():
+    for shard in split["shards"]:
+      data = [old.encode(records.decode_record(r, "<u2")) for r in writer_lib.read_records(
+          os.path.join(source, shard["file"]))]
+      writer_lib.write_records(str(tmp_path / shard["file"]), data, writer_lib.SHARD_OPTIONS)
+      shard["sha256"] = writer_lib.sha256_file(str(tmp_path / shard["file"]))
+  (tmp_path / records.MANIFEST).write_text(json.dumps(dict(manifest, schema=records.SCHEMA_WITHOUT_BOUNDARIES)))
+  kwargs = dict(global_batch_size=4, seed=0, process_index=0, process_count=1)
+  old_batch = next(input_pipeline.make_iterator(str(tmp_path), **kwargs))
+  new_batch = next(input_pipeline.make_iterator(source, **kwargs))
+  for name in input_pipeline.FEATURES:
+    np.testing.assert_array_equal(old_batch[name], new_batch[name])
+  with pytest.raises(KorpatError, match=r"needs the morpheme and eojeol boundaries .* re-run `korpat-jax prepare`"):
+    input_pipeline.make_iterator(str(tmp_path), with_boundaries=True, **kwargs)
+
+
 def _corrupt_copy(corpus, tmp_path, damage) -> tuple[str, str]:
   """A copy of the prepared directory with train shard 1 damaged by `damage(bytes) -> bytes`."""
   source, _ = corpus
@@ -234,10 +279,11 @@ def test_garbage_inside_a_shard_names_file_and_record(corpus, tmp_path, worker_c
     it.close()
 
 
+NOT_A_RECORD = ("not a korpat-electra-records/3 record (a tf.train.Example with the bytes features 'boundaries' and "
+                "'input_ids')")
 BAD_RECORDS = [
-    (b"\x02\x00\x03\x00", "not a korpat-electra-records/2 record (a tf.train.Example with one bytes feature "
-                         "'input_ids')"),  # schema 1's bare ids
-    (records.record_header(3) + b"\x02\x00\x03", "3-byte payload is not a whole number of uint16 ids"),
+    (b"\x02\x00\x03\x00", NOT_A_RECORD),  # schema 1's bare ids
+    (records.RecordFormat(np.dtype("<u2"), boundaries=False).encode([2, 5, 3]), NOT_A_RECORD),  # schema 2's
     (records.encode_record([2] * (SEQ_LEN + 1), "<u2"), f"{SEQ_LEN + 1} ids, not 1..{SEQ_LEN}"),
     (records.encode_record([], "<u2"), f"0 ids, not 1..{SEQ_LEN}"),
     (records.encode_record([2, 1000, 3], "<u2"), "token id >= vocab size 1000"),
@@ -290,7 +336,7 @@ def test_a_sampled_bad_record_stops_before_the_first_batch(corpus, tmp_path, at,
   shard = _eval_shard_with(corpus, tmp_path, b"\x02\x00\x03\x00", at=at)
   kwargs = dict(split="eval", global_batch_size=13, seed=0, shuffle=False, num_epochs=1, process_index=0,
                 process_count=1, sample_per_shard=3)
-  with pytest.raises(KorpatError, match=f"^{shard}: record {at}: not a korpat-electra-records/2 record .*"
+  with pytest.raises(KorpatError, match=f"^{shard}: record {at}: not a korpat-electra-records/3 record .*"
                                         "korpat-jax verify --records"):
     input_pipeline.make_iterator(str(tmp_path), **kwargs)  # no batch asked for yet
   with caplog.at_level("WARNING", logger="korpat_jax"):

@@ -94,7 +94,7 @@ class EvalRule:
 @dataclasses.dataclass
 class DocumentExamples:
   split: str
-  records: list[bytes]  # encoded with records.encode_record
+  records: list[bytes]  # encoded with records.RecordFormat (the current schema)
 
 
 def document_sentences(doc: RawDocument, config: PrepConfig, stats: PrepStats,
@@ -122,27 +122,28 @@ def process_documents(docs: Iterable[RawDocument], config: PrepConfig, tokenizer
 
   Every document is either written (`stats.documents`) or skipped under one reason (`stats.documents_skipped`).
   """
-  id_dtype = records.id_dtype_for(tokenizer.vocab_size)
+  fmt = records.RecordFormat(records.id_dtype_for(tokenizer.vocab_size))
   docs = list(docs)
   per_doc_notes = [set(doc.notes) for doc in docs]
   per_doc = [document_sentences(doc, config, stats, notes) for doc, notes in zip(docs, per_doc_notes)]
-  per_doc_ids = _tokenize(docs, per_doc, tokenizer, stats)
+  per_doc_tokens = _tokenize(docs, per_doc, tokenizer, stats)
   cls_id, sep_id = tokenizer.special_ids["cls"], tokenizer.special_ids["sep"]
   out = []
-  for doc, sentences, ids, notes in zip(docs, per_doc, per_doc_ids, per_doc_notes):
-    if ids is None:  # the tokenizer failed on this document (counted)
+  for doc, sentences, tokens, notes in zip(docs, per_doc, per_doc_tokens, per_doc_notes):
+    if tokens is None:  # the tokenizer failed on this document (counted)
       stats.drop_document("tokenizer_error")
       continue
-    ids = [s for s in ids if s]
-    if not ids:
+    tokens = [t for t in tokens if t[0]]
+    if not tokens:
       reason = "empty_document" if not sentences else "no_tokens"
       stats.skip(reason, f"{doc.where}: nothing left after cleaning" if not sentences else doc.where)
       stats.drop_document(reason)
       continue
+    ids = [t[0] for t in tokens]
     doc_hash = document_hash(doc.text)
     split = eval_rule.split(doc_hash)
     rng = random.Random(doc_hash ^ (config.seed * 0x9E3779B97F4A7C15 % (1 << 64)))
-    packed = pack_document(ids, config.packing, rng, cls_id, sep_id)
+    packed = pack_document(ids, config.packing, rng, cls_id, sep_id, [t[1] for t in tokens])
     if packed.tokens_truncated:
       notes.add("truncated_at_seq_len")
     stats.documents += 1
@@ -154,28 +155,29 @@ def process_documents(docs: Iterable[RawDocument], config: PrepConfig, tokenizer
     stats.special_tokens += packed.special_tokens
     stats.tokens_written[split] += sum(len(e) for e in packed.examples)
     stats.examples[split] += len(packed.examples)
-    out.append(DocumentExamples(split, [records.encode_record(e, id_dtype) for e in packed.examples]))
+    out.append(DocumentExamples(split, list(map(fmt.encode, packed.examples, packed.boundaries))))
   return out
 
 
 def _tokenize(docs: list[RawDocument], per_doc: list[list[str]], tokenizer: CorpusTokenizer,
-              stats: PrepStats) -> list[list[list[int]] | None]:
-  """One tokenizer call for all sentences of the batch; if it fails, document by document, counting failures."""
+              stats: PrepStats) -> list[list[tuple[list[int], bytes]] | None]:
+  """(ids, boundary flags) of every sentence, from one tokenizer call for all sentences of the batch; if it fails,
+  document by document, counting failures."""
   flat = [s for sentences in per_doc for s in sentences]
   try:
-    flat_ids = tokenizer.encode_batch(flat) if flat else []
+    flat_tokens = tokenizer.encode_batch_with_boundaries(flat) if flat else []
   except Exception:  # pylint: disable=broad-except
-    flat_ids = None
-  if flat_ids is not None and len(flat_ids) == len(flat):
+    flat_tokens = None
+  if flat_tokens is not None and len(flat_tokens) == len(flat):
     out, pos = [], 0
     for sentences in per_doc:
-      out.append(flat_ids[pos:pos + len(sentences)])
+      out.append(flat_tokens[pos:pos + len(sentences)])
       pos += len(sentences)
     return out
   out = []
   for doc, sentences in zip(docs, per_doc):
     try:
-      out.append(tokenizer.encode_batch(sentences) if sentences else [])
+      out.append(tokenizer.encode_batch_with_boundaries(sentences) if sentences else [])
     except Exception as e:  # pylint: disable=broad-except
       stats.skip("tokenizer_error", f"{doc.where}: {type(e).__name__}: {e}"[:300])
       out.append(None)

@@ -23,6 +23,10 @@ class CorpusTokenizer(Protocol):
   def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
     """Token ids of each text, without special tokens."""
 
+  def encode_batch_with_boundaries(self, texts: Sequence[str]) -> list[tuple[list[int], bytes]]:
+    """(token ids, one boundary flag byte per id: korpat_jax.boundaries) of each text, without special tokens:
+    what `prepare` writes."""
+
 
 TokenizerFactory = Callable[[], CorpusTokenizer]
 
@@ -39,6 +43,9 @@ class _MWPAdapter:
     # One process per worker already: no nested parallelism inside the tokenizer.
     encodings = self._tokenizer.batch_encode(list(texts), num_workers=1, add_special_tokens=False)
     return [list(e.ids) for e in encodings]
+
+  def encode_batch_with_boundaries(self, texts: Sequence[str]) -> list[tuple[list[int], bytes]]:
+    return self._tokenizer.batch_ids_and_boundaries(texts)
 
 
 @dataclasses.dataclass(frozen=True)

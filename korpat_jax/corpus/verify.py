@@ -86,7 +86,7 @@ def bad_records(path: str, manifest: records.Manifest) -> tuple[int, Optional[st
         if isinstance(record, Exception):
           what: Optional[str] = f"unreadable ArrayRecord data ({' '.join(str(record).split())[:200]})"
         else:
-          what = records.record_problem(record, manifest.id_dtype, manifest.seq_len, manifest.vocab_size)
+          what = manifest.format.problem(record, manifest.seq_len, manifest.vocab_size)
         if what is not None:
           bad += 1
           first = first or f"record {position}: {what}"

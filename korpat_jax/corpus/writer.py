@@ -100,13 +100,13 @@ def read_records(path: str, start: int = 0, end: int | None = None) -> list[byte
 def shard_info(path: str, id_dtype: np.dtype) -> dict[str, Any]:
   """The manifest entry of a finished shard, read back from disk."""
   reader = array_record_module.ArrayRecordReader(path)
+  fmt = records.RecordFormat(np.dtype(id_dtype))
   try:
     n = reader.num_records()
-    nbytes = sum(records.payload_size(r) for r in reader.read(0, n)) if n else 0
+    tokens = sum(map(fmt.token_count, reader.read(0, n))) if n else 0
   finally:
     reader.close()
-  return {"file": os.path.basename(path), "examples": n, "tokens": nbytes // np.dtype(id_dtype).itemsize,
-          "sha256": sha256_file(path)}
+  return {"file": os.path.basename(path), "examples": n, "tokens": tokens, "sha256": sha256_file(path)}
 
 
 def write_shard(path: str, encoded: Iterable[bytes], expected: int, id_dtype: np.dtype) -> dict[str, Any]:

@@ -5,7 +5,8 @@ morphemes come from `Tagger.parse` with an output format that prints each surfac
 Python loop over nodes), and the WordPiece is `wordpiece.BertWordPiece`: the Rust `tokenizers` library, with
 each morpheme's ids cached (and unseen plain morphemes split by an equal greedy loop, without a call into Rust).
 Tokens and offsets are computed on first access: each morpheme is located in the original text and the Rust
-offsets (into the morpheme) are shifted, so they always index the ORIGINAL text.
+offsets (into the morpheme) are shifted, so they always index the ORIGINAL text. For `prepare`,
+`batch_ids_and_boundaries` also gives each token's morpheme/eojeol-start flags (units.py); encoding never pays for them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import os
 import shutil
 import warnings
+from itertools import chain
 from pathlib import Path
 from typing import Sequence
 
@@ -26,6 +28,7 @@ from korpat_jax.tokenizer.encoding import Encoding, LazySegments, Segment
 from korpat_jax.tokenizer.hf import write_hf_files
 from korpat_jax.tokenizer.morphemes import MorphAnalyzer, dictionary_hash, file_sha256, sanitize
 from korpat_jax.tokenizer.pool import WorkerPool, process_context, usable_cpus
+from korpat_jax.tokenizer.units import token_flags
 # Re-exported: other packages import these names from here.
 from korpat_jax.tokenizer.wordpiece import (MAX_INPUT_CHARS_PER_WORD, PIECE_CACHE_SIZE, SPECIAL_TOKENS, VOCAB_NAME,
                                             BertWordPiece, bert_wordpiece, read_vocab, vocab_sha256, write_vocab)
@@ -212,6 +215,28 @@ class MWPTokenizer:
     """`encode(...).ids` and `segment(text)` from one analysis, without building an Encoding (batch workers)."""
     _, joined, _, ids, _ = self._encoded(text, add_special_tokens, max_length, truncation)
     return ids, joined
+
+  def ids_and_boundaries(self, text: str) -> tuple[list[int], bytes]:
+    """The ids of `text` without special tokens and one boundary flag byte per id (korpat_jax.boundaries: morpheme
+    and eojeol starts), from one analysis: what `prepare` writes for whole-unit masking. `encode` never pays for the
+    flags."""
+    return self.batch_ids_and_boundaries([text])[0]
+
+  def batch_ids_and_boundaries(self, texts: Sequence[str]) -> list[tuple[list[int], bytes]]:
+    """`ids_and_boundaries` of each text, in this process (a prepare worker), the flags of all of them computed at
+    once; the collector is paused as in `batch_encode`."""
+    with _collector_paused():
+      cleaned, morphs, pieces = [], [], []
+      for text in texts:
+        if not isinstance(text, str):
+          raise TypeError(f"text must be str, not {type(text).__name__}")
+        clean = sanitize(text)
+        joined = self._analyzer.joined(clean)
+        cleaned.append(clean)
+        morphs.append(joined.split(" ") if joined else [])
+        pieces.append(self.wordpiece.id_tuples(morphs[-1]))
+      flags = token_flags(cleaned, morphs, pieces)
+      return [(list(chain.from_iterable(p)), f) for p, f in zip(pieces, flags)]
 
   def encode_pair(self, text_a: str, text_b: str, add_special_tokens: bool = True, max_length: int | None = None,
                   truncation: bool = True) -> Encoding:

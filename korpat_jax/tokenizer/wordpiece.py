@@ -112,6 +112,13 @@ class BertWordPiece:
       found = [ids if (ids := get(m)) is not None else self._ids_of_new(m) for m in morphs]
       return list(chain.from_iterable(found))
 
+  def id_tuples(self, morphs: Sequence[str]) -> list[tuple[int, ...]]:
+    """Each morpheme's ids (`ids` before flattening: the piece counts give the morpheme boundaries)."""
+    found = list(map(self._ids.get, morphs))
+    if None in found:
+      found = [ids if ids is not None else self._ids_of_new(m) for ids, m in zip(found, morphs)]
+    return found
+
   def _ids_of_new(self, morph: str) -> tuple[int, ...]:
     ids = self.greedy_ids(morph) if _PLAIN_WORD(morph) else self.pieces_of(morph).ids
     if len(self._ids) >= PIECE_CACHE_SIZE:

@@ -15,6 +15,7 @@ from typing import Sequence
 
 import zstandard
 
+from korpat_jax.boundaries import UNIT
 from korpat_jax.corpus.tokenizing import SPECIAL_NAMES
 
 
@@ -36,6 +37,10 @@ class WordHashTokenizer:
 
   def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
     return [self.encode(t) for t in texts]
+
+  def encode_batch_with_boundaries(self, texts: Sequence[str]) -> list[tuple[list[int], bytes]]:
+    """Every word is one token, so every token starts a morpheme and an eojeol."""
+    return [(ids, bytes([UNIT]) * len(ids)) for ids in self.encode_batch(texts)]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -100,3 +100,18 @@ def test_token_type_ids():
   ids = np.array([CLS, 7, 8, SEP, 9, SEP])
   np.testing.assert_array_equal(token_type_ids(ids, SEP), [0, 0, 0, 0, 1, 1])
   np.testing.assert_array_equal(token_type_ids(np.array([[CLS, 7, SEP]]), SEP), [[0, 0, 0]])
+
+
+def test_boundary_flags_follow_their_tokens_through_packing_and_truncation():
+  """A token's flag is 100 + its id here (a stand-in): wherever packing puts or cuts the token, its flag goes too;
+  [CLS] and [SEP] are units of their own, and the flags change nothing about the examples."""
+  rng = random.Random(4)
+  for seed in range(200):
+    doc = _random_document(rng, rng.randint(1, 40), max_sentence=60)
+    flags = [bytes(100 + t % 100 for t in sentence) for sentence in doc]
+    with_flags = pack_document(doc, PackingConfig(seq_len=64), random.Random(seed), CLS, SEP, flags)
+    assert with_flags.examples == pack_document(doc, PackingConfig(seq_len=64), random.Random(seed), CLS, SEP).examples
+    assert len(with_flags.boundaries) == len(with_flags.examples)
+    for ids, packed in zip(with_flags.examples, with_flags.boundaries):
+      assert list(packed) == [3 if t in (CLS, SEP) else 100 + t % 100 for t in ids]
+  assert pack_document([[7, 8]], PackingConfig(seq_len=64), random.Random(0), CLS, SEP).boundaries == []

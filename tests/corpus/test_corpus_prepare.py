@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from corpus_fakes import WordHashFactory, write_corpus
+from korpat_jax.boundaries import EOJEOL_START, MORPHEME_START, UNIT
 from korpat_jax.corpus import records
 from korpat_jax.corpus.cli import main as prepare_main
 from korpat_jax.corpus.examples import PackingConfig
@@ -136,9 +137,22 @@ def test_prepare_command_with_the_mwp_tokenizer(mwp_tokenizer_dir, tmp_path, cap
     assert manifest.vocab_size == sum(1 for _ in f)
   ids = records.decode_record(read_records(manifest.shard_paths("train")[0])[0], manifest.id_dtype)
   assert ids[0] == manifest.special_ids["cls"] and (ids >= 5).sum() > len(ids) // 2
-  if importlib.util.find_spec("apache_beam"):  # the same records under Beam's DirectRunner
+  # The morpheme and eojeol starts (korpat_jax.boundaries) of every record, from Mecab-ko's analysis.
+  decoded = [manifest.format.decode(r) for path in manifest.shard_paths("train") for r in read_records(path)]
+  for ids, flags in decoded:
+    special = (ids == manifest.special_ids["cls"]) | (ids == manifest.special_ids["sep"])
+    assert (flags[special] == UNIT).all() and flags[1] == UNIT  # [CLS], [SEP]; a sentence starts after [CLS]
+    assert set(np.unique(flags).tolist()) <= {0, MORPHEME_START, UNIT}
+  words = sum(int(((f & EOJEOL_START) > 0)[i >= 5].sum()) for i, f in decoded)
+  morphemes = sum(int(((f & MORPHEME_START) > 0)[i >= 5].sum()) for i, f in decoded)
+  tokens = sum(int((i >= 5).sum()) for i, _ in decoded)
+  assert tokens > morphemes > words > tokens / 6, (tokens, morphemes, words)
+  if importlib.util.find_spec("apache_beam"):  # the same records, boundaries included, under Beam's DirectRunner
     assert prepare_main(args + ["--out", str(tmp_path / "beam"), "--runner", "beam"]) == 0
     assert _shard_bytes(tmp_path / "beam") == _shard_bytes(tmp_path / "local")
+    beam = records.read_manifest(str(tmp_path / "beam"))
+    from_beam = [beam.format.decode(r) for path in beam.shard_paths("train") for r in read_records(path)]
+    assert [f.tolist() for _, f in from_beam] == [f.tolist() for _, f in decoded]
 
 
 def test_prepare_command_errors_are_one_line(tmp_path, mwp_tokenizer_dir):

@@ -42,8 +42,9 @@ def test_write_shard_is_atomic_reusable_and_compact(tmp_path):
   assert info == {"file": os.path.basename(path), "examples": 25, "tokens": 100, "sha256": sha256_file(path)}
   assert os.listdir(tmp_path) == [os.path.basename(path)]  # no temp file left
   assert [records.decode_record(r, id_dtype).tolist() for r in read_records(path)] == examples
-  assert data[0] == records.record_header(8) + np.array(examples[0], "<u2").tobytes()  # two bytes an id
-  assert len(records.record_header(8)) == 21
+  head, middle = records.RecordFormat(id_dtype).headers(4)
+  assert data[0] == head + bytes([3] * 4) + middle + np.array(examples[0], "<u2").tobytes()  # a flag, two id bytes
+  assert len(head) + len(middle) == 41
   mtime = os.stat(path).st_mtime_ns
   assert write_shard(path, iter(()), 25, id_dtype) == info  # complete: kept, not rewritten
   assert os.stat(path).st_mtime_ns == mtime

@@ -79,8 +79,10 @@ def _tfds():
                              "(pip install -e '.[test]'); the records are written without it")
 
 
-def _records_ids(out: str, manifest: dict, split: str) -> list[np.ndarray]:
-  return [records.decode_record(r, manifest["id_dtype"]) for shard in manifest["splits"][split]["shards"]
+def _records_ids(out: str, manifest: dict, split: str, what: int = 0) -> list[np.ndarray]:
+  """Each record's ids (what=0) or boundary flags (what=1)."""
+  fmt = records.RecordFormat(np.dtype(manifest["id_dtype"]))
+  return [fmt.decode(r)[what] for shard in manifest["splits"][split]["shards"]
           for r in read_records(os.path.join(out, shard["file"]))]
 
 
@@ -88,7 +90,7 @@ def test_tfds_opens_every_split_as_a_random_access_source(prepared, without_tens
   tfds = _tfds()
   out, manifest, _ = prepared
   builder = tfds.builder_from_directory(out)
-  assert builder.info.name == tfds_metadata.NAME and str(builder.info.version) == "2.0.0"
+  assert builder.info.name == tfds_metadata.NAME and str(builder.info.version) == "3.0.0"
   assert builder.info.file_format.value == "array_record"
   assert sorted(builder.info.splits) == sorted(manifest["splits"])
   sources = builder.as_data_source()
@@ -103,6 +105,9 @@ def test_tfds_opens_every_split_as_a_random_access_source(prepared, without_tens
     assert all(g.dtype == np.uint16 for g in got)
     assert [g.tolist() for g in got] == [w.tolist() for w in want]
     assert sum(map(len, got)) == entry["tokens"]
+    flags = [source[i]["boundaries"] for i in range(len(source))]  # schema 3's second feature
+    assert all(f.dtype == np.uint8 for f in flags)
+    assert [f.tolist() for f in flags] == [w.tolist() for w in _records_ids(out, manifest, split, what=1)]
     assert [len(x["input_ids"]) for x in source.__getitems__([2, 0, 1])] == [len(want[i]) for i in (2, 0, 1)]
 
 
@@ -135,9 +140,10 @@ def test_tfds_and_the_pretraining_loader_read_the_same_ids(prepared, without_ten
 def test_metadata_is_what_tfds_itself_writes(prepared, tmp_path):
   tfds = _tfds()
   out, manifest, _ = prepared
-  feature = tfds.features.FeaturesDict({records.FEATURE: tfds.features.Tensor(
-      shape=(None,), dtype=np.uint16, encoding="bytes",
-      doc=tfds_metadata.features_json("<u2")["featuresDict"]["features"]["input_ids"]["description"])})
+  described = tfds_metadata.features_json("<u2")["featuresDict"]["features"]
+  feature = tfds.features.FeaturesDict({name: tfds.features.Tensor(
+      shape=(None,), dtype=dtype, encoding="bytes", doc=described[name]["description"])
+      for name, dtype in ((records.FEATURE, np.uint16), (records.BOUNDARIES, np.uint8))})
   feature.save_config(str(tmp_path))
   ours = json.load(open(os.path.join(out, tfds_metadata.FEATURES)))
   assert ours == json.load(open(tmp_path / tfds_metadata.FEATURES))
@@ -173,7 +179,8 @@ def test_old_records_directory_is_refused_with_rerun_prepare(prepared, tmp_path)
   old = dict(manifest, schema="korpat-electra-records/1")
   (tmp_path / records.MANIFEST).write_text(json.dumps(old))
   with pytest.raises(KorpatError, match=r"records schema 'korpat-electra-records/1', this version reads "
-                                      r"'korpat-electra-records/2'; re-run `korpat-jax prepare`"):
+                                      r"'korpat-electra-records/3' \(and 'korpat-electra-records/2' for token "
+                                      r"masking\); re-run `korpat-jax prepare`"):
     input_pipeline.make_iterator(str(tmp_path), global_batch_size=2, seed=0, process_index=0, process_count=1)
 
 
@@ -184,7 +191,7 @@ def test_prepare_over_old_records_says_what_differs_and_overwrite_rewrites(prepa
   state = json.loads((old_dir / ".prepare-state.json").read_text())  # as a schema-1 run would have left it
   state["identity"]["schema"], state["fingerprint"] = "korpat-electra-records/1", "0" * 64
   (old_dir / ".prepare-state.json").write_text(json.dumps(state))
-  with pytest.raises(KorpatError, match="record schema korpat-electra-records/1 there, korpat-electra-records/2 now"):
+  with pytest.raises(KorpatError, match="record schema korpat-electra-records/1 there, korpat-electra-records/3 now"):
     run_local(corpus, CONFIG, WordHashFactory(), str(old_dir), workers=0, quiet=True)
   os.remove(old_dir / tfds_metadata.DATASET_INFO)
   run_local(corpus, CONFIG, WordHashFactory(), str(old_dir), workers=0, quiet=True, overwrite=True)

@@ -79,8 +79,8 @@ def test_each_damaged_shard_is_one_line_and_the_exit_code_is_1(prepared, tmp_pat
                       rf"1 of {examples[flipped]} records bad \(first: record {at}: unreadable ArrayRecord data "
                       r"\(Corrupted Riegeli/records file: .*\)\)", lines[0]), lines[0]
   assert lines[1].startswith(f"{foreign}: sha256 ") and lines[1].endswith(
-      f"1 of {examples[foreign]} records bad (first: record 2: not a korpat-electra-records/2 record (a "
-      "tf.train.Example with one bytes feature 'input_ids'))")
+      f"1 of {examples[foreign]} records bad (first: record 2: not a korpat-electra-records/3 record (a "
+      "tf.train.Example with the bytes features 'boundaries' and 'input_ids'))")
   assert lines[2].startswith(f"{truncated}: holds 0 records, manifest.json says {examples[truncated]}; sha256 ")
   assert lines[3] == f"{missing}: missing (listed in manifest.json)"
   assert re.fullmatch(rf"{re.escape(out)}: 4 of \d+ shards do not match manifest.json; .* MB/s\); rewrite them by "
