@@ -58,3 +58,11 @@ def machine() -> str:
   except OSError:
     pass
   return f"{os.cpu_count()} CPUs ({model or 'unknown model'})"
+
+
+def write_report(path: str, text: str) -> None:
+  """Writes a benchmark's markdown report (creating its directory) and prints it."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with open(path, "w", encoding="utf-8") as f:
+    f.write(text)
+  print(text)

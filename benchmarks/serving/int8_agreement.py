@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from benchmarks.common import machine, pin_cpus
+from benchmarks.common import machine, pin_cpus, write_report
 from benchmarks.serving.onnx_speed import cpu_flags, ort_session
 
 
@@ -83,11 +83,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
   lines += ["", f"Labels alike: {same:,} of {len(texts):,}; largest probability difference "
                 f"{float(np.abs(fp32 - int8).max()):.2e}; export check: {done.int8.agreement:.1%} of decisions "
                 f"alike on random batches, max abs logit diff {done.int8.max_abs_diff:.1e}."]
-  text = "\n".join(lines) + "\n"
-  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-  with open(args.out, "w", encoding="utf-8") as f:
-    f.write(text)
-  print(text)
+  write_report(args.out, "\n".join(lines) + "\n")
   return 0
 
 

@@ -32,7 +32,7 @@ import threading
 import time
 from typing import Any, Optional, Sequence
 
-from benchmarks.common import REPO, machine, pin_cpus
+from benchmarks.common import REPO, machine, pin_cpus, write_report
 
 SHARED_REVIEWS = REPO.parent / "shared" / "data" / "nsmc_reviews.tsv.zst"
 CPU = dict(num_layers=2, hidden_size=128, embedding_size=64, num_heads=2, intermediate_size=512)
@@ -265,11 +265,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
   args = parse_args(argv)
-  text = measure(args)
-  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-  with open(args.out, "w", encoding="utf-8") as f:
-    f.write(text)
-  print(text)
+  write_report(args.out, measure(args))
   return 0
 
 
