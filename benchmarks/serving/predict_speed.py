@@ -12,7 +12,7 @@ reviews of ../shared/data/nsmc_reviews.tsv.zst (one a line, in file order), else
 
 Each side gets the same cores: predict runs as its own process (`python -m korpat_jax predict`, its tokenizer
 workers included, pinned to the first --threads cores); the pipeline runs in this process with
-torch.set_num_threads(--threads), at batch size 1 (the pipeline's default) and --pipeline-batch (padded per batch,
+torch.set_num_threads(--threads) and OMP_WAIT_POLICY=PASSIVE (as benchmarks/serving/onnx_speed.py), at batch size 1 (the pipeline's default) and --pipeline-batch (padded per batch,
 truncation=True, as predict cuts documents at the training length). Timed: predict's whole command (JAX start,
 compilation, workers included) and its streaming loop alone (what it logs); the pipeline's calls over all
 documents (its loading timed apart). Peak memory: the RSS of predict's process tree, sampled every 0.2 s. The two
@@ -173,6 +173,7 @@ def run_pipeline(export: str, docs: list[str], batch_size: int, threads: int) ->
 
 
 def measure(args: argparse.Namespace) -> str:
+  os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: spinning threads lose shared cores
   cpus = pin_cpus(args.threads)
   root = tempfile.mkdtemp(prefix="predict-speed-")
   workdir = args.workdir or build_run(root, QUICK if args.quick else CPU, 128)
