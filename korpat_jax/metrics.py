@@ -134,7 +134,7 @@ class MetricWriter:
       shown.append(f"mfu={scalars['mfu']:.1%}")
     where = f"{step}/{total}" if total else f"{step}"
     if total and "step_time" in scalars and step < total:
-      where += f" (eta {_duration((total - step) * scalars['step_time'])})"
+      where += f" (eta {format_duration((total - step) * scalars['step_time'])})"
     log.info("%s step %s: %s", prefix, where, " ".join(shown))
 
   def close(self) -> None:
@@ -144,7 +144,8 @@ class MetricWriter:
       sink.close()
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+  """'1m05s' or '2h03m': the ETA of log lines."""
   seconds = int(round(seconds))
   hours, rest = divmod(seconds, 3600)
   return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"

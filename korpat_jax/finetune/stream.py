@@ -30,6 +30,7 @@ from korpat_jax.finetune import raw_input
 from korpat_jax.finetune.features import FEATURE_INDEX, file_fingerprint, pad_and_stack
 from korpat_jax.finetune.raw_input import RawDoc, Unusable
 from korpat_jax.finetune.report import DataReport
+from korpat_jax.metrics import format_duration
 from korpat_jax.tasks.finetuning import FineTuningTask
 from korpat_jax.tokenizer.pool import WorkerPool
 
@@ -268,12 +269,5 @@ class _Progress:
     rate = (done - self.start) / max(now - self.t0, 1e-9)
     eta = (self.total - done) / rate if rate > 0 else float("inf")
     log.info("predict: %s/%s lines (%.1f%%), %s docs/s, eta %s", f"{done:,}", f"{self.total:,}",
-             100.0 * done / max(self.total, 1), f"{rate:,.0f}", _duration(eta))
+             100.0 * done / max(self.total, 1), f"{rate:,.0f}", format_duration(eta) if np.isfinite(eta) else "?")
 
-
-def _duration(seconds: float) -> str:
-  if not np.isfinite(seconds):
-    return "?"
-  seconds = int(seconds)
-  hours, rest = divmod(seconds, 3600)
-  return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"

@@ -171,3 +171,14 @@ def test_an_interrupted_prediction_resumes_after_its_last_complete_chunk(cpc_run
   monkeypatch.setattr(stream, "run_model", real)
   with pytest.raises(KorpatError, match=r"out\.jsonl\.partial: an unfinished prediction of another input"):
     predict(cpc_run, str(other), str(out), workers=0)
+
+
+def test_progress_names_lines_rate_and_eta(monkeypatch, caplog):
+  monkeypatch.setattr(stream, "PROGRESS_SECONDS", 0.0)
+  progress = stream._Progress(total=1000, start=100)
+  progress.t0 -= 10.0  # 10 s ago
+  with caplog.at_level("INFO", logger="korpat_jax"):
+    progress.update(300)
+    progress.update(1000)  # done: no line
+  lines = [r.getMessage() for r in caplog.records]
+  assert len(lines) == 1 and lines[0].startswith("predict: 300/1,000 lines (30.0%), 20 docs/s, eta 0m35s"), lines
