@@ -70,8 +70,17 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   #   eojeol    whole eojeols, the space-separated words of Korean: the same whole-word masking on Korean's words
   #   span      contiguous spans of geometric(0.2) length on 1..10 tokens, mean 3.8 (SpanBERT, Joshi et al. 2020)
   # morpheme and eojeol read the records' boundary flags: records of schema 3 (`korpat-jax prepare` since then).
+  # objective.embedding_sharing: how the discriminator shares the word embeddings with the generator
+  # (korpat_jax/model/embedding_sharing.py):
+  #   tied      one table trained by both losses (ELECTRA, Clark et al. 2020; google's, the default)
+  #   gdes      gradient-disentangled embedding sharing (DeBERTaV3, He et al. 2021): the discriminator reads
+  #             stop_gradient(E_G) + its own delta (zero at init), so only the generator's MLM loss trains E_G. Only
+  #             the token table: position and token-type embeddings and the embedding LayerNorm stay shared, as in
+  #             DeBERTa-v3. Fine-tuning and the HF export read the folded table E_G + delta (a plain ELECTRA);
+  #             optimizer.word_embedding_lr_scale scales the delta's step too.
   c.objective = dict(
       masking="token",      # token | morpheme | eojeol | span (above)
+      embedding_sharing="tied",  # tied | gdes (above)
       max_predictions=-1,   # prediction slots per sequence; -1: from seq_len and mask_prob, as google's
       mask_prob=0.15, temperature=1.0, disc_weight=50.0)
   # word_embedding_lr_scale: the shared word-embedding table's step relative to the rest (< 1 keeps word vectors).

@@ -22,7 +22,8 @@ from korpat_jax.errors import KorpatError
 Path = tuple[str, ...]
 Layout = Mapping[str, str]  # top-level Flax module -> HF prefix
 
-# ElectraForPreTraining, from the ElectraPretrainer tree.
+# ElectraForPreTraining, from the ElectraPretrainer tree (a gdes run's discriminator_embeddings_delta has no HF name:
+# the exporter folds it into the word embeddings first, model/embedding_sharing.py).
 DISCRIMINATOR_LAYOUT: Layout = {
     "embeddings": "electra.embeddings",
     "discriminator": "electra",

@@ -21,6 +21,7 @@ from korpat_jax.export import hf_config, hf_names, hf_serving, hf_tokenizer
 from korpat_jax.export.model_card import model_card
 from korpat_jax.export.task_info import read_task_info
 from korpat_jax.model.config import ElectraConfig
+from korpat_jax.model.embedding_sharing import fold_flat_embedding_delta
 from korpat_jax.model.heads import HEADS, HeadSpec
 
 log = logging.getLogger("korpat_jax")
@@ -85,6 +86,8 @@ def write_hf_dir(flat: Mapping[hf_names.Path, Any], cfg: ElectraConfig, kind: st
   training length and QA / NER window settings (default: the model's positions)."""
   special_ids = special_ids or {}
   serving = serving or hf_serving.ServingInfo(cfg.max_position_embeddings)
+  if kind != "generator":  # a gdes run's discriminator reads E_G + delta (a plain ELECTRA); its generator E_G alone
+    flat = fold_flat_embedding_delta(flat, tuple)
   num_labels = len(id2label) if id2label else 2
   expected = hf_config.expected_shapes(cfg, kind, num_labels)
   layout = hf_config.layout(kind)

@@ -18,6 +18,9 @@ from korpat_jax.model.dropout import DROPOUT_RNGS
 
 DTYPES = ("float32", "bfloat16", "float16")
 ATTENTION_IMPLS = ("auto", "xla", "cudnn")
+# How pretraining's discriminator shares the word embeddings: model/embedding_sharing.py.
+EMBEDDING_SHARINGS = ("tied", "gdes")
+OBJECTIVE_BLOCK = {"block": "objective"}  # a field's metadata: a run sets it in config.objective, not config.model
 UNSET = -1  # a `model` value taken from the data or the init model
 
 
@@ -59,6 +62,8 @@ class ElectraConfig:
   attention_impl: str = "auto"
   dropout_rng: str = "hash"  # hash (a counter hash, fast) | threefry (flax nn.Dropout): see model/dropout.py
   remat: bool = False  # rematerialise each encoder layer in the backward pass
+  # tied | gdes, from config.objective.embedding_sharing (pretraining only; a fine-tuned model is always tied).
+  embedding_sharing: str = dataclasses.field(default="tied", metadata=OBJECTIVE_BLOCK)
 
   def __post_init__(self) -> None:
     """Refuses what the model cannot run, naming the config key: every task's model config is built here, after
@@ -69,11 +74,14 @@ class ElectraConfig:
       _require(getattr(self.discriminator, name) > 0,
                f"config.model.{name}={getattr(self.discriminator, name)}: must be > 0")
     check_model_block({**self.to_dict(), **dataclasses.asdict(self.discriminator)}, resolved=True)
+    check_embedding_sharing(self.embedding_sharing)
 
   @classmethod
   def option_defaults(cls) -> dict[str, Any]:
-    """The fields with a default (everything but the sizes): the one place the model's defaults live."""
-    return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+    """The `config.model` fields with a default (everything but the sizes and the objective's embedding_sharing):
+    the one place the model's defaults live."""
+    return {f.name: f.default for f in dataclasses.fields(cls)
+            if f.default is not dataclasses.MISSING and f.metadata.get("block") != "objective"}
 
   @property
   def compute_dtype(self) -> jnp.dtype:
@@ -140,6 +148,11 @@ def check_model_block(model: Mapping[str, Any], resolved: bool = False) -> None:
   for key in ("dropout_rate", "attention_dropout_rate"):
     if given(key):
       _require(0.0 <= model[key] < 1.0, f"config.model.{key}={model[key]}: must be in [0, 1)")
+
+
+def check_embedding_sharing(value: Any) -> None:
+  _require(value in EMBEDDING_SHARINGS,
+           f"config.objective.embedding_sharing={value!r}: expected one of {', '.join(EMBEDDING_SHARINGS)}")
 
 
 def _require(ok: bool, message: str) -> None:

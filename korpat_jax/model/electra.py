@@ -10,8 +10,10 @@ Parameter tree of `ElectraPretrainer` (HF name in brackets):
   {generator,discriminator}/layer_{i}/output/{dense,LayerNorm}/...
   generator_predictions/{dense,LayerNorm}/...   generator_lm_head/bias
   discriminator_predictions/{dense,dense_prediction}/...
+  discriminator_embeddings_delta/word_embeddings/embedding      (only with embedding_sharing "gdes"; no HF name)
 The embeddings are shared by generator and discriminator (ELECTRA's default); nothing else is tied, except the
-generator's output projection, which is the transposed word-embedding table.
+generator's output projection, which is the transposed word-embedding table. With embedding_sharing "gdes" the
+discriminator reads stop_gradient(word table) + its own delta instead (model/embedding_sharing.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import jax.numpy as jnp
 from korpat_jax.model.config import ElectraConfig, EncoderConfig
 from korpat_jax.model import ops
 from korpat_jax.model.dropout import Dropout
+from korpat_jax.model.embedding_sharing import EmbeddingDelta, disentangled_words
 
 
 def dense(features: int, cfg: ElectraConfig, name: str) -> nn.Dense:
@@ -82,10 +85,13 @@ class Embeddings(nn.Module):
     self.LayerNorm = _layer_norm(cfg)
     self.dropout = Dropout(cfg.dropout_rate, cfg.dropout_rng)
 
-  def __call__(self, input_ids: jax.Array, token_type_ids: jax.Array, deterministic: bool) -> jax.Array:
+  def __call__(self, input_ids: jax.Array, token_type_ids: jax.Array, deterministic: bool,
+               word_delta: Optional[jax.Array] = None) -> jax.Array:
+    """`word_delta` [V, E]: read stop_gradient(word table) + word_delta instead of the word table (gdes)."""
     positions = jnp.arange(input_ids.shape[-1])[None, :]
-    x = self.word_embeddings(input_ids) + self.position_embeddings(positions) \
-        + self.token_type_embeddings(token_type_ids)
+    words = self.word_embeddings(input_ids) if word_delta is None else \
+        disentangled_words(self.word_embeddings.embedding, word_delta, input_ids, self.cfg.compute_dtype)
+    x = words + self.position_embeddings(positions) + self.token_type_embeddings(token_type_ids)
     return self.dropout(self.LayerNorm(x), deterministic=deterministic)
 
   def attend(self, x: jax.Array) -> jax.Array:
@@ -214,7 +220,7 @@ class GeneratorLMHeadBias(nn.Module):
 
 
 class ElectraPretrainer(nn.Module):
-  """Generator + discriminator over shared embeddings.
+  """Generator + discriminator over shared embeddings (the word table disentangled under gdes).
 
   The pretraining objective (masking, sampling, losses) lives in `korpat_jax.objective` as pure functions; this
   module only offers the two forward passes it needs.
@@ -230,6 +236,8 @@ class ElectraPretrainer(nn.Module):
     self.generator_lm_head = GeneratorLMHeadBias(cfg.vocab_size)
     self.discriminator = Encoder(cfg, cfg.discriminator)
     self.discriminator_predictions = DiscriminatorPredictions(cfg)
+    if cfg.embedding_sharing == "gdes":
+      self.discriminator_embeddings_delta = EmbeddingDelta(cfg)
 
   def generator_logits(self, input_ids: jax.Array, token_type_ids: jax.Array, attention_mask: jax.Array,
                        positions: Optional[jax.Array] = None, deterministic: bool = True) -> jax.Array:
@@ -247,7 +255,8 @@ class ElectraPretrainer(nn.Module):
   def discriminator_logits(self, input_ids: jax.Array, token_type_ids: jax.Array, attention_mask: jax.Array,
                            deterministic: bool = True) -> jax.Array:
     """Replaced-token logits (float32) [B, S]."""
-    hidden = self.discriminator(self.embeddings(input_ids, token_type_ids, deterministic), attention_mask,
+    delta = self.discriminator_embeddings_delta.table() if self.cfg.embedding_sharing == "gdes" else None
+    hidden = self.discriminator(self.embeddings(input_ids, token_type_ids, deterministic, delta), attention_mask,
                                 deterministic)
     return self.discriminator_predictions(hidden).astype(jnp.float32)
 

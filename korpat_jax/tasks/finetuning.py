@@ -10,6 +10,7 @@ the supervised train step, and what the run directory records for export and pre
 from __future__ import annotations
 
 import abc
+import dataclasses
 import logging
 import math
 import os
@@ -30,6 +31,7 @@ from korpat_jax.finetune.raw_input import RawDoc
 from korpat_jax.finetune.report import DataReport
 from korpat_jax.mfu import finetuning_flops_per_step
 from korpat_jax.model.config import ElectraConfig
+from korpat_jax.model.embedding_sharing import fold_flat_embedding_delta, keystr
 from korpat_jax.model.heads import HeadSpec
 from korpat_jax.optimizer import ENCODER_TREES, make_optimizer
 from korpat_jax.tasks.base import Batch, EvalResult, Task, TaskInput
@@ -162,6 +164,7 @@ class FineTuningTask(Task):
   def make_input(self, start_step: int) -> TaskInput:
     c, t = self.config, self.config.train
     self._model_cfg, self.tokenizer_dir, special = init_run.resolve_model(c)
+    self._model_cfg = dataclasses.replace(self._model_cfg, embedding_sharing="tied")  # init_params folds a gdes one
     self.tok = init_run.load_tokenizer(self.tokenizer_dir, self._model_cfg)
     self.special_ids = {"pad": self.tok.pad_id, "unk": self.tok.unk_id, "cls": self.tok.cls_id,
                         "sep": self.tok.sep_id, "mask": self.tok.mask_id, **special}
@@ -231,10 +234,12 @@ class FineTuningTask(Task):
 
   def init_params(self, loaded: Mapping[str, Any], fresh: Mapping[str, Any], source: str) -> dict[str, Any]:
     """The encoder (embeddings + discriminator) of any init run; its head too when the init run was fine-tuned for
-    this task with the same labels (continued fine-tuning)."""
+    this task with the same labels (continued fine-tuning). A gdes pretraining run's discriminator reads E_G + delta:
+    that folded table is the word embeddings here (model/embedding_sharing.py)."""
     if self.config.random_init:
       log.info("random_init: the weights of %s are not used (sizes and tokenizer are)", source)
       return {}
+    loaded = fold_flat_embedding_delta(loaded, keystr)
     encoder = {k: v for k, v in loaded.items() if any(k.startswith(f"['{tree}']") for tree in ENCODER_TREES)}
     if not encoder:
       raise ConfigError(f"config.init_from={source}: holds no embeddings/discriminator parameters")

@@ -6,6 +6,7 @@ synthetic stream), replaced token detection, the pretraining metrics.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any, Iterable, Mapping, Optional
 
@@ -18,6 +19,8 @@ from korpat_jax.config import require
 from korpat_jax.errors import ConfigError
 from korpat_jax.mfu import training_flops_per_step
 from korpat_jax.model import ElectraConfig, ElectraPretrainer
+from korpat_jax.model.config import check_embedding_sharing
+from korpat_jax.model.embedding_sharing import WORD_EMBEDDINGS_PATH, fold_flat_embedding_delta, keystr
 from korpat_jax.optimizer import make_optimizer
 from korpat_jax.pretraining_input import TrainInput, make_input
 from korpat_jax.pretraining_step import create_train_state, make_eval_step, make_train_step
@@ -45,6 +48,7 @@ def validate(config: ml_collections.ConfigDict, num_devices: int) -> None:
   require(t.seq_len <= m.max_position_embeddings,
            f"config.train.seq_len={t.seq_len}: exceeds model.max_position_embeddings={m.max_position_embeddings}")
   masking.check_name(obj.get("masking", "token"))
+  check_embedding_sharing(obj.get("embedding_sharing", "tied"))
   require(0.0 < obj.mask_prob < 1.0, f"config.objective.mask_prob={obj.mask_prob}: must be in (0, 1)")
   require(obj.temperature > 0, f"config.objective.temperature={obj.temperature}: must be > 0")
   require(o.learning_rate > 0, f"config.optimizer.learning_rate={o.learning_rate}: must be > 0")
@@ -81,6 +85,15 @@ def validate_word_vectors(config: ml_collections.ConfigDict) -> None:
           f"config.word_vectors.context_smoothing={wv.context_smoothing}: must be in (0, 1]")
 
 
+def check_same_sharing(workdir: str, model: ElectraConfig) -> None:
+  """A resumed run keeps its embedding sharing: gdes has a parameter that tied lacks, so its checkpoints would not
+  restore (and be moved aside as broken)."""
+  saved = workdir_lib.read_model_info(workdir)[0].embedding_sharing
+  if saved != model.embedding_sharing:
+    raise ConfigError(f"config.objective.embedding_sharing={model.embedding_sharing!r}: the run in {workdir} was "
+                      f"trained with {saved!r}; resume with that, or use a new --workdir (init_from it to switch)")
+
+
 class PretrainingTask(Task):
   name = "pretraining"
   console_keys = ("loss", "gen_loss", "disc_loss", "gen_accuracy", "disc_accuracy", "disc_precision", "disc_recall",
@@ -100,7 +113,8 @@ class PretrainingTask(Task):
                         "agree); set --config.model.vocab_size=-1 to take the vocab size from the data")
     obj = config.objective
     self.masking = masking.make_masking(obj, self._data.special, t.seq_len)  # built once, used by both steps
-    self._model_cfg = ElectraConfig.from_config(config.model)
+    self._model_cfg = dataclasses.replace(ElectraConfig.from_config(config.model),
+                                          embedding_sharing=obj.get("embedding_sharing", "tied"))
     self._model = ElectraPretrainer(self._model_cfg)
     self._tx, schedule = make_optimizer(config.optimizer, t.num_steps)
     self._train_step = make_train_step(self._model, self._tx, schedule, self.masking,
@@ -121,12 +135,20 @@ class PretrainingTask(Task):
   def create_state(self) -> TrainState:
     return create_train_state(self._model, self._tx, self.config.seed, self.config.train.seq_len)
 
+  def init_params(self, loaded: Mapping[str, Any], fresh: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Continued pretraining takes every parameter. A gdes run from a gdes run keeps both word tables (from a tied
+    run or an HF import its delta starts at zero); a tied run from a gdes run folds them into one (E_G + delta, the
+    discriminator's table; the generator then continues on a table it was not trained with)."""
+    if self._model_cfg.embedding_sharing == "gdes":
+      return dict(loaded)
+    return fold_flat_embedding_delta(loaded, keystr)
+
   def computed_params(self, fresh: Mapping[str, Any]) -> dict[str, Any]:
     """The shared word-embedding table from the records' co-occurrences when config.word_vectors.source=ppmi."""
     wv = self.config.get("word_vectors")
     if wv is None or wv.source == "none":
       return {}
-    key = "['embeddings']['word_embeddings']['embedding']"
+    key = keystr(WORD_EMBEDDINGS_PATH)
     cfg = self._model_cfg
     settings = word_vectors.Settings.from_config(wv)
     table, stats = word_vectors.from_records(self._data.records_dir, self._data.special_ids.values(), cfg.vocab_size,
@@ -138,13 +160,15 @@ class PretrainingTask(Task):
   def prepare_run_dir(self, resuming: bool) -> None:
     if resuming:
       workdir_lib.check_same_model(self.workdir, self._model_cfg)
+      check_same_sharing(self.workdir, self._model_cfg)
     workdir_lib.write_model_info(self.workdir, self._model_cfg, self._data.tokenizer_dir, self._data.special_ids)
 
   def describe(self, num_params: int) -> str:
     d = self._model_cfg.discriminator
+    sharing = {"tied": "shared embeddings", "gdes": "gradient-disentangled word embeddings"}
     return (f"ELECTRA L{d.num_layers}/H{d.hidden_size}/E{self._model_cfg.embedding_size}/gen "
             f"H{self._model_cfg.generator.hidden_size}: {num_params / 1e6:.2f}M parameters (generator + "
-            "discriminator, shared embeddings)")
+            f"discriminator, {sharing[self._model_cfg.embedding_sharing]})")
 
   def train_step(self, state, batch):
     return self._train_step(state, batch)
