@@ -17,7 +17,7 @@ COMMANDS = {
     "pretrain": ("korpat_jax.pretrain.cli", "pretrain ELECTRA from a config"),
     "finetune": ("korpat_jax.finetune.cli", "fine-tune: NER, CPC classification, sentence pairs, QA"),
     "predict": ("korpat_jax.finetune.predict", "a fine-tuned run on new files -> predictions"),
-    "tokenizer": ("korpat_jax.tokenizer.cli", "build the MWP tokenizer: userdic | train | encode"),
+    "tokenizer": ("korpat_jax.tokenizer.cli", "build the MWP tokenizer: userdic | train | extend | encode"),
     "prepare": ("korpat_jax.corpus.cli", "corpus -> pre-tokenized ArrayRecord shards"),
     "verify": ("korpat_jax.corpus.verify", "check prepared records against their manifest (sha256, record counts)"),
     "export": ("korpat_jax.export.cli", "Orbax checkpoint -> HF transformers directory (--format onnx: + model.onnx)"),

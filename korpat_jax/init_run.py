@@ -2,17 +2,21 @@
 korpat_jax.workdir) with the config's overrides, or the config's own sizes and `data.tokenizer_dir` without one.
 
 A size set in the config must agree with the init run's (-1 takes the init run's); dtype, attention kernel, remat
-and dropout are the config's to choose.
+and dropout are the config's to choose. A `data.tokenizer_dir` that extends the init run's tokenizer (its
+extension.json, from `korpat-jax tokenizer extend`) makes the model's vocab_size the extended one; the init's
+vocabulary-sized arrays grow onto it when the run starts (korpat_jax.restore, korpat_jax.vocab_extension).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import TYPE_CHECKING, Any
 
 import ml_collections
 
 from korpat_jax import files, workdir as workdir_lib
+from korpat_jax.vocab_extension import EXTENSION_JSON, read_extension
 from korpat_jax.config import require
 from korpat_jax.errors import ConfigError
 from korpat_jax.model.config import ElectraConfig, EncoderConfig
@@ -22,6 +26,8 @@ if TYPE_CHECKING:
 
 SIZE_KEYS = ("vocab_size", "embedding_size", "max_position_embeddings")  # config.model.* of ElectraConfig
 ENCODER_KEYS = ("hidden_size", "num_layers", "num_heads", "intermediate_size")  # config.model.* of the encoder
+
+log = logging.getLogger("korpat_jax")
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -42,6 +48,7 @@ def resolve_model(config: ml_collections.ConfigDict) -> tuple[ElectraConfig, str
   if c.init_from:
     source = files.resolve(c.init_from)
     cfg, tokenizer_dir, special = workdir_lib.read_model_info(source)
+    cfg = vocab_for_tokenizer(cfg, files.resolve(c.data.tokenizer_dir), source)
     wanted = {**{k: getattr(cfg, k) for k in SIZE_KEYS}, **{k: getattr(cfg.discriminator, k) for k in ENCODER_KEYS}}
     for key, value in wanted.items():
       if m[key] > 0 and m[key] != value:
@@ -65,6 +72,27 @@ def resolve_model(config: ml_collections.ConfigDict) -> tuple[ElectraConfig, str
     raise ConfigError(f"config.train.seq_len={c.train.seq_len}: the model has max_position_embeddings "
                       f"{cfg.max_position_embeddings}")
   return cfg, tokenizer_dir, special
+
+
+def vocab_for_tokenizer(cfg: ElectraConfig, tokenizer_dir: str, source: str) -> ElectraConfig:
+  """The init model's config, its vocab_size grown to `tokenizer_dir`'s when that tokenizer extends the init's
+  vocabulary (extension.json); a larger vocabulary that no extension.json explains is refused in one line."""
+  if not tokenizer_dir:
+    return cfg
+  ext = read_extension(tokenizer_dir)
+  if ext is not None and ext.base_vocab_size == cfg.vocab_size:
+    log.info("config.data.tokenizer_dir=%s extends the init model's vocabulary: vocab_size %d -> %d (new rows from "
+             "their pieces' rows)", tokenizer_dir, cfg.vocab_size, ext.vocab_size)
+    return dataclasses.replace(cfg, vocab_size=ext.vocab_size)
+  vocab_path = files.join(tokenizer_dir, "vocab.txt")
+  size = len(files.read_text(vocab_path).rstrip("\r\n").splitlines()) if files.isfile(vocab_path) else 0
+  if size > cfg.vocab_size:
+    why = (f"its {EXTENSION_JSON} extends a vocabulary of {ext.base_vocab_size} tokens" if ext is not None else
+           f"it has no {EXTENSION_JSON} saying how the vocabulary grew (build it with `korpat-jax tokenizer extend "
+           f"--tokenizer <the init run's tokenizer>`)")
+    raise ConfigError(f"config.init_from={source}: the model's vocab_size is {cfg.vocab_size}, "
+                      f"config.data.tokenizer_dir={tokenizer_dir} has {size} tokens and {why}")
+  return cfg
 
 
 def load_tokenizer(tokenizer_dir: str, model: ElectraConfig) -> MWPTokenizer:

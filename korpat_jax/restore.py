@@ -4,13 +4,13 @@ restores (resume), or the parameters of another run (`config.init_from`)."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from korpat_jax import files, workdir as workdir_lib
+from korpat_jax import files, vocab_extension, workdir as workdir_lib
 from korpat_jax.checkpoint import BROKEN, Checkpointer, error_line
 from korpat_jax.errors import ConfigError, KorpatError
 from korpat_jax.tasks.base import Task, TaskInput
@@ -48,14 +48,17 @@ def restore_newest(task: Task, ckpt: Checkpointer, target: Any, data: TaskInput,
 
 def init_from(task: Task, state: TrainState, source: str, state_sharding: Any) -> TrainState:
   """Replaces the initial params by those of another run (or an import-hf directory) that the task takes; absent
-  subtrees stay freshly initialised (e.g. a task head, or the generator when starting from an HF discriminator)."""
+  subtrees stay freshly initialised (e.g. a task head, or the generator when starting from an HF discriminator).
+  A run whose tokenizer extends the init model's (`korpat-jax tokenizer extend`) grows the vocabulary-sized arrays
+  (korpat_jax.vocab_extension)."""
   source = files.resolve(source)
   step, loaded = Checkpointer(workdir_lib.checkpoint_dir(source), interval=1, keep=1,
                               read_only=True).restore_params_on_host()
   fresh = {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_leaves_with_path(state.params)}
   given = task.init_params({jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_leaves_with_path(loaded)},
                            fresh, source)
-  state = _replace_params(state, given, fresh, f"config.init_from={source}", state_sharding)
+  state = _replace_params(state, given, fresh, f"config.init_from={source}", state_sharding,
+                          tokenizer_dir=run_tokenizer_dir(task), base_vocab=_source_vocab(source))
   log.info("initialised %d of %d parameter arrays from %s (step %d)", len(given), len(fresh), source, step)
   return state
 
@@ -68,8 +71,36 @@ def computed_init(task: Task, state: TrainState, state_sharding: Any) -> TrainSt
   return _replace_params(state, given, fresh, f"{task.name}'s computed parameters", state_sharding) if given else state
 
 
+def run_tokenizer_dir(task: Task) -> Optional[str]:
+  """The tokenizer directory of a run (valid after make_input): fine-tuning tasks keep it as `tokenizer_dir`,
+  pretraining in its input (`_data.tokenizer_dir`, the records' tokenizer); None without one (synthetic data)."""
+  for holder in (task, getattr(task, "_data", None)):
+    found = getattr(holder, "tokenizer_dir", None)
+    if found:
+      return str(found)
+  return None
+
+
+def _source_vocab(source: str) -> Optional[str]:
+  """The init run's vocab.txt, when its model.json records a tokenizer."""
+  try:
+    tokenizer_dir = workdir_lib.read_model_info(source)[1]
+  except KorpatError:
+    return None
+  return files.join(tokenizer_dir, "vocab.txt") if tokenizer_dir else None
+
+
 def _replace_params(state: TrainState, given: dict[str, Any], fresh: dict[str, Any], origin: str,
-                    state_sharding: Any) -> TrainState:
+                    state_sharding: Any, tokenizer_dir: Optional[str] = None,
+                    base_vocab: Optional[str] = None) -> TrainState:
+  """`state` with `given`'s arrays in place of its params; vocabulary-sized arrays of fewer rows grow onto the
+  extended vocabulary of `tokenizer_dir` (its extension.json), anything else must match in name and shape."""
+  grown = vocab_extension.grow_params(given, fresh, origin, tokenizer_dir, base_vocab)
+  changed = sorted(k for k in grown if np.shape(grown[k]) != np.shape(given[k]))
+  if changed:
+    log.info("%s: grew %s from %d to %d rows (%s)", origin, ", ".join(changed), np.shape(given[changed[0]])[0],
+             np.shape(grown[changed[0]])[0], files.join(tokenizer_dir, vocab_extension.EXTENSION_JSON))
+  given = grown
   for key, value in given.items():
     if key not in fresh:
       raise ConfigError(f"{origin}: parameter {key} does not exist in this model")

@@ -9,20 +9,24 @@ checkpoint; the trainer initialises them when it starts from it.
 The tokenizer: vocab.txt (with the MWP tokenizer's own files when `korpat-jax export` wrote the directory), else the
 WordPiece vocabulary of tokenizer.json (what transformers 5 saves instead of vocab.txt), written out as
 OUT/tokenizer/vocab.txt; a tokenizer.json of another kind stops the import in one line, and a directory with
-neither says that no tokenizer was recorded.
+neither says that no tokenizer was recorded. With `tokenizer` (`--tokenizer DIR`, from `korpat-jax tokenizer extend`
+of the model's own tokenizer) the run gets DIR's larger vocabulary instead: the word embeddings and the generator's
+output bias grow by extension.json (each new row the mean of its base pieces' rows, korpat_jax.vocab_extension) and
+OUT/tokenizer is a copy of DIR.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import glob
+import hashlib
 import json
 import os
 from typing import Any, Optional
 
 import numpy as np
 
-from korpat_jax import files, workdir as workdir_lib
+from korpat_jax import files, vocab_extension, workdir as workdir_lib
 from korpat_jax.checkpoint import Checkpointer
 from korpat_jax.errors import KorpatError
 from korpat_jax.export import hf_config, hf_names, hf_tokenizer
@@ -76,8 +80,9 @@ def read_hf_dir(directory: str) -> HFModel:
 
 
 def import_hf(model_dir: str, out: str, generator_dir: Optional[str] = None,
-              generator_hidden_fraction: Optional[float] = None) -> Imported:
-  """Writes OUT/model.json, OUT/tokenizer/vocab.txt (when the HF directory has one) and OUT/checkpoints/0."""
+              generator_hidden_fraction: Optional[float] = None, tokenizer: Optional[str] = None) -> Imported:
+  """Writes OUT/model.json, OUT/tokenizer/vocab.txt (when the HF directory has one, or `tokenizer`'s files: an
+  extension of the model's vocabulary that the imported run grows onto) and OUT/checkpoints/0."""
   out = files.resolve(out)
   ckpt_dir = workdir_lib.checkpoint_dir(out)
   if files.listdir(ckpt_dir):
@@ -120,7 +125,12 @@ def import_hf(model_dir: str, out: str, generator_dir: Optional[str] = None,
                  + (" ..." if len(ignored) > 5 else ""))
 
   vocab = _hf_vocab(main.directory, notes)  # before anything is written: a foreign tokenizer stops the import
-  tokenizer_dir = _copy_vocab(main.directory, out, vocab)
+  if tokenizer:
+    cfg, flat = _grow_onto(tokenizer, cfg, flat, vocab, notes)
+    tokenizer_dir = _copy_tokenizer(tokenizer, out)
+    vocab = hf_tokenizer.read_vocab(files.join(tokenizer_dir, hf_tokenizer.VOCAB_TXT))
+  else:
+    tokenizer_dir = _copy_vocab(main.directory, out, vocab)
   special_ids = (hf_tokenizer.special_ids_from_vocab(vocab) if tokenizer_dir
                  else {"pad": int(main.config.get("pad_token_id") or 0)})
   workdir_lib.write_model_info(out, cfg, tokenizer_dir, special_ids)
@@ -296,4 +306,48 @@ def _copy_vocab(model_dir: str, out: str, vocab: Optional[list[str]]) -> Optiona
   for name in (hf_tokenizer.VOCAB_TXT, "mwp_tokenizer.json", "user.dic"):
     if os.path.isfile(os.path.join(model_dir, name)):
       files.copy_file(os.path.join(model_dir, name), files.join(tokenizer_dir, name))
+  return tokenizer_dir
+
+
+def _grow_onto(tokenizer: str, cfg: ElectraConfig, flat: dict[hf_names.Path, np.ndarray],
+               vocab: Optional[list[str]], notes: list[str]
+               ) -> tuple[ElectraConfig, dict[hf_names.Path, np.ndarray]]:
+  """The model config and weights grown onto the extended vocabulary of `tokenizer` (its extension.json)."""
+  ext = vocab_extension.read_extension(tokenizer)
+  if ext is None:
+    raise KorpatError(f"--tokenizer {tokenizer}: no {vocab_extension.EXTENSION_JSON}; give a tokenizer that "
+                      f"`korpat-jax tokenizer extend` made from this model's tokenizer")
+  if ext.base_vocab_size != cfg.vocab_size:
+    raise KorpatError(f"--tokenizer {tokenizer}: {ext.path} extends a vocabulary of {ext.base_vocab_size} tokens, "
+                      f"the model's vocab_size is {cfg.vocab_size}")
+  if vocab is not None and ext.base_vocab_sha256 and _vocab_sha256(vocab) != ext.base_vocab_sha256:
+    raise KorpatError(f"--tokenizer {tokenizer}: {ext.path} extends another vocabulary than the model's "
+                      f"(base_vocab_sha256 differs); extend the model's own vocab.txt")
+  grown = dict(flat)
+  for path, value in flat.items():
+    kind = vocab_extension.vocab_key("".join(f"['{p}']" for p in path))
+    if kind and np.shape(value)[0] == ext.base_vocab_size:
+      grown[path] = vocab_extension.grow_rows(value, ext.pieces, zero=kind == "zero")
+  notes.append(f"vocabulary grown {ext.base_vocab_size} -> {ext.vocab_size} tokens by {ext.path} (new rows: the "
+               f"mean of their base pieces' rows)")
+  return dataclasses.replace(cfg, vocab_size=ext.vocab_size), grown
+
+
+def _vocab_sha256(vocab: list[str]) -> str:
+  """korpat_jax.tokenizer.wordpiece.vocab_sha256 (without importing the tokenizer)."""
+  while vocab and vocab[-1] == "":
+    vocab = vocab[:-1]
+  return hashlib.sha256("".join(t.rstrip("\r") + "\n" for t in vocab).encode("utf-8")).hexdigest()
+
+
+EXTENDED_TOKENIZER_FILES = (hf_tokenizer.VOCAB_TXT, "mwp_tokenizer.json", "user.dic", vocab_extension.EXTENSION_JSON)
+
+
+def _copy_tokenizer(tokenizer: str, out: str) -> str:
+  """OUT/tokenizer: the extended tokenizer's files (a user dictionary it references by absolute path stays there)."""
+  tokenizer_dir = files.join(out, "tokenizer")
+  files.makedirs(tokenizer_dir)
+  for name in EXTENDED_TOKENIZER_FILES:
+    if files.isfile(files.join(tokenizer, name)):
+      files.copy_file(files.join(tokenizer, name), files.join(tokenizer_dir, name))
   return tokenizer_dir

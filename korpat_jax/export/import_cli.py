@@ -1,4 +1,4 @@
-"""`korpat-jax import-hf --model DIR --out W [--generator DIR]`."""
+"""`korpat-jax import-hf --model DIR --out W [--generator DIR] [--tokenizer DIR]`."""
 
 from __future__ import annotations
 
@@ -25,13 +25,17 @@ def _parser() -> argparse.ArgumentParser:
                       help="without --generator: generator hidden = this * discriminator hidden, recorded in "
                            "model.json for the generator that pretraining will initialise (default: ELECTRA's, "
                            "1/3 at hidden 768, else 1/4)")
+  parser.add_argument("--tokenizer", default=None, metavar="DIR",
+                      help="an extension of the model's tokenizer (`korpat-jax tokenizer extend`): the run gets its "
+                           "larger vocabulary, the new embedding rows the mean of their base pieces' rows (default: "
+                           "the model's own vocabulary)")
   return parser
 
 
 def main(argv: Sequence[str]) -> int:
   args = _parser().parse_args(list(argv))
   done = import_hf(args.model, args.out, generator_dir=args.generator,
-                   generator_hidden_fraction=args.generator_hidden_fraction)
+                   generator_hidden_fraction=args.generator_hidden_fraction, tokenizer=args.tokenizer)
   for note in done.notes:
     print(f"note: {note}")
   print(f"wrote {done.workdir}: {' + '.join(done.kinds)}, {done.num_params:,} parameters at checkpoints/0")
