@@ -5,6 +5,11 @@ as a distributed map + combine, then the rest on the launching machine, as the l
                                                                              -> L strings: CombinePerKey(count, min cost)
                                                                              -> read stats: CombineGlobally
     train:   Files -> Reshuffle -> CountMorphemes (read, segment, count per file) -> CombinePerKey(sum), read stats
+    --sample-lines N: Files -> LineRanks (read, hash) -> Top.Smallest(N) -> the N-th rank, a side input of the
+                      counting, which keeps the lines ranked at most that (one more read of the corpus)
+
+A sample (sampling.py) keeps the lines the local runner keeps: a line's rank is a hash of (seed, the file's index
+in the corpus list, the line's index in its file), known to whichever worker reads the file.
 
 The combined counts are written as JSON lines under a scratch directory (`--temp_location`, else inside --out),
 read back by the launcher, and handed to the local code: the candidate choice, scoring and user.csv / user.dic
@@ -38,7 +43,8 @@ from korpat_jax.corpus.readers import ReaderConfig
 from korpat_jax.tokenizer.morphemes import MorphAnalyzer
 from korpat_jax.tokenizer.noun_counts import Tally, blocks
 from korpat_jax.tokenizer.nouns import ExtractOptions, NounCounter, count_block
-from korpat_jax.tokenizer.sources import ReadStats, iter_lines
+from korpat_jax.tokenizer.sampling import Rank, Sample, up_to
+from korpat_jax.tokenizer.sources import ReadStats, iter_lines, iter_numbered_lines
 from korpat_jax.tokenizer.word_counts import segment_and_count
 
 _STATS, _NOUNS = "stats", "nouns"
@@ -77,13 +83,40 @@ def count_and_cost(values: Iterable[tuple[int, int]]) -> tuple[int, int]:
 
 # -- counting on the workers ---------------------------------------------------------------------------------
 
-def nouns_of_file(state: NounCounter, path: str, reader: ReaderConfig | None,
-                  flush: int = FLUSH_DISTINCT) -> Iterator[tuple[str, Any]]:
-  """("eojeol", (e, n)), ("noun", (s, (n, cost))) and finally ("stats", ReadStats) of one file: the local
-  counting (noun_counts.Tally over nouns.count_block), emitted in partial sums whenever it holds `flush` strings."""
+IndexedFile = tuple[int, str]   # (index in the corpus file list, path)
+
+
+def file_lines(file: IndexedFile, stats: ReadStats, reader: ReaderConfig | None, sample: Sample | None = None,
+               last: Rank | None = None) -> Iterator[str]:
+  """The lines of one corpus file the builders count: all, or a sample's (a --sample-lines sample needs `last`,
+  the N-th smallest rank of the whole corpus)."""
+  index, path = file
+  if sample is None or sample.fraction is not None:
+    return iter_lines([path], stats, reader, sample=sample, first_file=index)
+  return _kept(up_to(iter_numbered_lines([path], stats, reader, first_file=index), sample, last), stats)
+
+
+def _kept(lines: Iterable[str], stats: ReadStats) -> Iterator[str]:
+  for line in lines:
+    stats.kept += 1
+    yield line
+
+
+def line_ranks(file: IndexedFile, reader: ReaderConfig | None, sample: Sample) -> Iterator[Rank]:
+  """The sample rank of every line of one file (for Top.Smallest: the N-th smallest is the sample's last)."""
+  index, path = file
+  for file_index, line_index, _ in iter_numbered_lines([path], ReadStats(), reader, first_file=index):
+    yield sample.rank(file_index, line_index)
+
+
+def nouns_of_file(state: NounCounter, file: IndexedFile, reader: ReaderConfig | None, sample: Sample | None = None,
+                  last: Rank | None = None, flush: int = FLUSH_DISTINCT) -> Iterator[tuple[str, Any]]:
+  """("eojeol", (e, n)), ("noun", (s, (n, cost))) and finally ("stats", ReadStats) of one file (or of its lines
+  in the sample): the local counting (noun_counts.Tally over nouns.count_block), emitted in partial sums whenever
+  it holds `flush` strings."""
   stats = ReadStats()
   tally = Tally(0)
-  for block in blocks(iter_lines([path], stats, reader)):
+  for block in blocks(file_lines(file, stats, reader, sample, last)):
     tally.add(block.lines, *count_block(state, block.lines))
     if tally.distinct >= flush:
       yield from _emit_tally(tally)
@@ -99,12 +132,14 @@ def _emit_tally(tally: Tally) -> Iterator[tuple[str, Any]]:
     yield "noun", (surface, (n, tally.costs[surface]))
 
 
-def morphemes_of_file(analyzer: MorphAnalyzer, path: str, reader: ReaderConfig | None,
+def morphemes_of_file(analyzer: MorphAnalyzer, file: IndexedFile, reader: ReaderConfig | None,
+                      sample: Sample | None = None, last: Rank | None = None,
                       flush: int = FLUSH_DISTINCT) -> Iterator[tuple[str, Any]]:
-  """("morpheme", (m, n)) and finally ("stats", ReadStats) of one file, as vocab.count_morphemes counts."""
+  """("morpheme", (m, n)) and finally ("stats", ReadStats) of one file (or of its lines in the sample), as
+  vocab.count_morphemes counts."""
   stats = ReadStats()
   counts: Counter[str] = Counter()
-  for block in blocks(iter_lines([path], stats, reader)):
+  for block in blocks(file_lines(file, stats, reader, sample, last)):
     counts.update(segment_and_count(analyzer, block.lines))
     if len(counts) >= flush:
       yield from (("morpheme", item) for item in counts.items())
@@ -114,18 +149,19 @@ def morphemes_of_file(analyzer: MorphAnalyzer, path: str, reader: ReaderConfig |
 
 
 class _CountFile(beam.DoFn):
-  """One corpus file -> its partial counts (main output, or the `nouns` tag for L strings) and its read stats."""
+  """One corpus file -> its partial counts (main output, or the `nouns` tag for L strings) and its read stats;
+  `last`: the side input of a --sample-lines sample."""
 
   def __init__(self, counter: Callable[..., Iterator[tuple[str, Any]]], build: Callable[..., Any], args: tuple,
-               reader: ReaderConfig | None):
-    self._counter, self._build, self._args, self._reader = counter, build, args, reader
+               reader: ReaderConfig | None, sample: Sample | None = None):
+    self._counter, self._build, self._args, self.reader, self.sample = counter, build, args, reader, sample
     self._state = None
 
   def setup(self):
     self._state = self._build(*self._args)
 
-  def process(self, path: str):
-    for kind, value in self._counter(self._state, path, self._reader):
+  def process(self, file: IndexedFile, last: Rank | None = None):
+    for kind, value in self._counter(self._state, file, self.reader, self.sample, last):
       if kind == _STATS:
         yield beam.pvalue.TaggedOutput(_STATS, value)
       elif kind == "noun":
@@ -149,13 +185,25 @@ def _write(pcoll, label: str, scratch: str, kind: str, to_line: Callable[[Any], 
           | f"Write{label}" >> beam.io.WriteToText(os.path.join(scratch, kind), file_name_suffix=".txt"))
 
 
+def _last_rank(ranks: list) -> Rank | None:
+  """Top.Smallest's list -> its largest rank, the last line the sample keeps (None: no lines)."""
+  return tuple(ranks[-1]) if ranks else None
+
+
 def build_counting(pipeline: beam.Pipeline, files: Sequence[str], do_fn: _CountFile, scratch: str,
                    nouns: bool) -> None:
   """Files -> exact counts (and read stats) as text files under `scratch`."""
-  outputs = (pipeline
-             | "Files" >> beam.Create(list(files))
-             | "SpreadFiles" >> beam.Reshuffle()
-             | "CountFiles" >> beam.ParDo(do_fn).with_outputs(_STATS, _NOUNS, main="words"))
+  spread = (pipeline
+            | "Files" >> beam.Create(list(enumerate(files)))
+            | "SpreadFiles" >> beam.Reshuffle())
+  sample, side = do_fn.sample, {}
+  if sample is not None and sample.lines is not None:
+    last = (spread
+            | "LineRanks" >> beam.FlatMap(line_ranks, do_fn.reader, sample)
+            | "SmallestRanks" >> beam.combiners.Top.Smallest(sample.lines)
+            | "LastRank" >> beam.Map(_last_rank))
+    side["last"] = beam.pvalue.AsSingleton(last)
+  outputs = spread | "CountFiles" >> beam.ParDo(do_fn, **side).with_outputs(_STATS, _NOUNS, main="words")
   words = outputs.words | "SumWords" >> beam.CombinePerKey(sum)
   _write(words, "Words", scratch, "words", _json_line)
   if nouns:
@@ -219,8 +267,8 @@ class BeamNounCounter:
     self.scratch_root, self.beam_args = scratch_root, list(beam_args)
 
   def __call__(self, files: list[str], stats: ReadStats, reader: ReaderConfig | None,
-               options: ExtractOptions) -> Tally:
-    do_fn = _CountFile(nouns_of_file, NounCounter, (options.max_chars,), reader)
+               options: ExtractOptions, sample: Sample | None = None) -> Tally:
+    do_fn = _CountFile(nouns_of_file, NounCounter, (options.max_chars,), reader, sample)
     return _run(files, do_fn, True, self.scratch_root, self.beam_args, lambda s: _read_tally(s, stats))
 
 
@@ -238,8 +286,9 @@ def _read_tally(scratch: str, stats: ReadStats) -> Tally:
 
 
 def count_morphemes_beam(files: Sequence[str], user_dic: str | None, stats: ReadStats, reader: ReaderConfig | None,
-                         scratch_root: str, beam_args: Sequence[str] = ()) -> Counter:
-  """vocab.count_morphemes on Beam: exact morpheme counts of the corpus; `stats` gets what was read."""
+                         scratch_root: str, beam_args: Sequence[str] = (), sample: Sample | None = None) -> Counter:
+  """vocab.count_morphemes on Beam: exact morpheme counts of the corpus (or of `sample`'s lines); `stats` gets
+  what was read."""
 
   def read(scratch: str) -> Counter:
     counts: Counter[str] = Counter()
@@ -249,14 +298,14 @@ def count_morphemes_beam(files: Sequence[str], user_dic: str | None, stats: Read
     _read_stats(scratch, stats)
     return counts
 
-  do_fn = _CountFile(morphemes_of_file, MorphAnalyzer, (user_dic,), reader)
+  do_fn = _CountFile(morphemes_of_file, MorphAnalyzer, (user_dic,), reader, sample)
   return _run(files, do_fn, False, scratch_root, beam_args, read)
 
 
 def train_tokenizer_beam(corpus_files: list[str] | str, out_dir: str, vocab_size: int, *,
                          user_dic_dir: str | None = None, limit_alphabet: int, min_frequency: int,
                          beam_args: Sequence[str] = (), show_progress: bool = True, log=print,
-                         reader: ReaderConfig | None = None):
+                         reader: ReaderConfig | None = None, sample: Sample | None = None):
   """`train_tokenizer` with the segmentation and counting on Beam; the same vocab.txt as the local runner."""
   from korpat_jax.tokenizer.sources import expand_corpus
   from korpat_jax.tokenizer.vocab import check_options, resolve_user_dic, train_on_counts
@@ -267,10 +316,10 @@ def train_tokenizer_beam(corpus_files: list[str] | str, out_dir: str, vocab_size
   stats = ReadStats()
   os.makedirs(out_dir, exist_ok=True)
   counts = count_morphemes_beam(files, user_dic and os.path.abspath(user_dic), stats, reader,
-                                os.path.abspath(out_dir), beam_args)
+                                os.path.abspath(out_dir), beam_args, sample)
   log(f"beam: {len(counts)} distinct morphemes, counted exactly")
   return train_on_counts(counts, stats, files, out_dir, vocab_size, user_dic, limit_alphabet, min_frequency,
-                         start, show_progress, log, runner="beam")
+                         start, show_progress, log, runner="beam", sample=sample)
 
 
 __all__ = ["BeamNounCounter", "count_morphemes_beam", "train_tokenizer_beam", "count_and_cost", "nouns_of_file",

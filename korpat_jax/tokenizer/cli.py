@@ -69,6 +69,23 @@ def _add_runner_option(p: argparse.ArgumentParser) -> None:
                       "--region=R --temp_location=gs://B/tmp`), exact counts, the rest on this machine")
 
 
+def _add_sample_options(p: argparse.ArgumentParser) -> None:
+  g = p.add_argument_group("sample (a first vocabulary or dictionary from part of a big corpus)")
+  g.add_argument("--sample-lines", type=int, default=None, metavar="N",
+                 help="use a uniform sample of N corpus lines (all when fewer), chosen by a seeded hash of each "
+                      "line's file and position: one pass, N lines held (default: none, every line)")
+  g.add_argument("--sample-fraction", type=float, default=None, metavar="F",
+                 help="use each corpus line with probability F (a seeded hash of its file and position); not with "
+                      "--sample-lines (default: none, every line)")
+  g.add_argument("--sample-seed", type=int, default=0, metavar="S",
+                 help="seed of the sample; the same seed keeps the same lines with any --workers and either runner")
+
+
+def _sample(args: argparse.Namespace):   # -> sampling.Sample | None
+  from korpat_jax.tokenizer.sampling import make_sample
+  return make_sample(args.sample_lines, args.sample_fraction, args.sample_seed)
+
+
 def build_parser() -> argparse.ArgumentParser:
   from korpat_jax.tokenizer.vocab import DEFAULT_LIMIT_ALPHABET, DEFAULT_MIN_FREQUENCY
   parser = argparse.ArgumentParser(prog="korpat-jax tokenizer",
@@ -100,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                       f"bounds and by how much; 0 = no bound")
   p.add_argument("--verbose", action="store_true",
                  help="list every kept candidate and the most frequent ones each threshold dropped")
+  _add_sample_options(p)
   _add_runner_option(p)
   _add_input_options(p)
 
@@ -121,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
                  help="segmentation processes (default: the usable CPUs, at most 8; 1 = in this process)")
   p.add_argument("--hf-out", metavar="DIR", help="also write a transformers AutoTokenizer directory (default: none)")
   p.add_argument("--copy-user-dic", action="store_true", help="copy user.dic into --out (a portable directory)")
+  _add_sample_options(p)
   _add_runner_option(p)
   _add_input_options(p)
 
@@ -130,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
                  help="truncate to N ids, special tokens included (default: no limit)")
   p.add_argument("--no-special", action="store_true", help="no [CLS]/[SEP]")
   p.add_argument("--json", action="store_true", help="one JSON object a line (text, tokens, ids, offsets)")
+  from korpat_jax.tokenizer import extend
+  extend.add_parser(sub)
   return parser
 
 
@@ -149,6 +170,9 @@ def _userdic(args, beam_args: list[str]) -> int:
     raise KorpatError(f"--workers {args.workers}: give 1 or more processes")
   if args.max_distinct < 0:
     raise KorpatError(f"--max-distinct {args.max_distinct}: give a count of strings, or 0 for no bound")
+  sample = _sample(args)
+  if sample is not None and not args.corpus:
+    raise KorpatError(f"{sample.flag}: samples the corpus; give --corpus GLOB")
   counter = None
   if args.runner == "beam":
     if args.max_distinct != ExtractOptions.max_distinct:
@@ -158,20 +182,22 @@ def _userdic(args, beam_args: list[str]) -> int:
   options = ExtractOptions(min_count=args.min_count, min_cohesion=args.min_cohesion,
                            min_branching=args.min_branching, max_distinct=args.max_distinct)
   build_user_dictionary(args.corpus, args.out, args.csv, options, default_cost=args.default_cost, log=_log,
-                        reader=_reader_config(args), verbose=args.verbose, workers=args.workers, counter=counter)
+                        reader=_reader_config(args), verbose=args.verbose, workers=args.workers, counter=counter,
+                        sample=sample)
   return 0
 
 
 def _train(args, beam_args: list[str]) -> int:
   from korpat_jax.tokenizer.vocab import train_tokenizer
+  sample = _sample(args)
   if args.runner == "beam":
     tok = _beam_module().train_tokenizer_beam(
         args.corpus, args.out, args.vocab_size, user_dic_dir=args.user_dic, limit_alphabet=args.limit_alphabet,
-        min_frequency=args.min_frequency, beam_args=beam_args, log=_log, reader=_reader_config(args))
+        min_frequency=args.min_frequency, beam_args=beam_args, log=_log, reader=_reader_config(args), sample=sample)
   else:
     tok = train_tokenizer(args.corpus, args.out, args.vocab_size, user_dic_dir=args.user_dic,
                           limit_alphabet=args.limit_alphabet, min_frequency=args.min_frequency,
-                          num_workers=args.workers, log=_log, reader=_reader_config(args))
+                          num_workers=args.workers, log=_log, reader=_reader_config(args), sample=sample)
   if args.copy_user_dic and tok.user_dic:
     tok.save(args.out, copy_user_dic=True)
   if args.hf_out:
@@ -204,4 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   args = build_parser().parse_args(argv)
   if beam_args and getattr(args, "runner", "local") != "beam":
     raise KorpatError(f"arguments after `--` ({' '.join(beam_args)}) are for --runner beam")
+  if args.command == "extend":
+    from korpat_jax.tokenizer import extend
+    return extend.run(args)
   return {"userdic": _userdic, "train": _train, "encode": _encode}[args.command](args, beam_args)

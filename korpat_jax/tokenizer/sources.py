@@ -15,6 +15,7 @@ from korpat_jax.corpus.readers import ReaderConfig, read_documents
 from korpat_jax.corpus.readers import expand_corpus as expand_globs
 from korpat_jax.corpus.report import PrepStats
 from korpat_jax.errors import KorpatError
+from korpat_jax.tokenizer.sampling import Numbered, Sample, select
 
 DEMO = "demo"   # stands for the bundled demo corpus wherever a corpus glob is expected
 _DEMO_DIR = Path(__file__).resolve().parent.parent / "demo" / "corpus"
@@ -47,7 +48,8 @@ class ReadStats:
   def __init__(self):
     self.files = 0
     self.documents = 0
-    self.lines = 0   # non-blank lines handed to the builder
+    self.lines = 0   # non-blank lines read
+    self.kept = 0    # of them, lines handed to the builder (all, or a sample's: sampling.py)
     self.reader = PrepStats()
 
   def merge(self, other: "ReadStats") -> "ReadStats":
@@ -55,6 +57,7 @@ class ReadStats:
     self.files += other.files
     self.documents += other.documents
     self.lines += other.lines
+    self.kept += other.kept
     self.reader.merge(other.reader)
     return self
 
@@ -64,6 +67,8 @@ class ReadStats:
 
   def summary(self) -> str:
     text = f"{self.files} files, {self.documents} documents, {self.lines} lines"
+    if self.kept != self.lines:
+      text += f" ({self.kept} kept by the sample)"
     problems = [(kind, reason, n) for kind, counts in (("skipped", self.reader.skipped),
                                                        ("changed", self.reader.adjusted))
                 for reason, n in sorted(counts.items()) if n]
@@ -73,29 +78,31 @@ class ReadStats:
     return text
 
   def to_json(self) -> dict:
-    return {"files": self.files, "documents": self.documents, "lines": self.lines,
+    return {"files": self.files, "documents": self.documents, "lines": self.lines, "kept": self.kept,
             "skipped": dict(sorted(self.reader.skipped.items())),
             "adjusted": dict(sorted(self.reader.adjusted.items()))}
 
 
-def iter_lines(files: Iterable[str], stats: ReadStats | None = None, config: ReaderConfig | None = None,
-               progress=None) -> Iterator[str]:
-  """Non-blank lines of every document of the files, stripped.
+def iter_numbered_lines(files: Iterable[str], stats: ReadStats | None = None, config: ReaderConfig | None = None,
+                        progress=None, first_file: int = 0) -> Iterator[Numbered]:
+  """(file index, line index in the file, line) of every non-blank line of every document of the files, stripped;
+  the file index counts from `first_file` (a file's index in the whole corpus list, for the Beam runner).
 
   `progress` (a tqdm bar over `total_bytes(files)`) advances by the decoded bytes, at most to the end of the file
   being read: a compressed file's bar fills early, then waits for the file to end."""
   stats = stats if stats is not None else ReadStats()
   config = config or ReaderConfig()
-  for path in files:
+  for file_index, path in enumerate(files, first_file):
     size = os.path.getsize(path)
-    seen = 0
+    seen = number = 0
     for doc in read_documents(path, config, stats.reader):
       stats.documents += 1
       for line in doc.text.split("\n"):
         line = line.strip()
         if line:
           stats.lines += 1
-          yield line
+          yield file_index, number, line
+          number += 1
       if progress is not None and seen < size:
         step = min(len(doc.text.encode("utf-8")) + 1, size - seen)
         seen += step
@@ -103,6 +110,18 @@ def iter_lines(files: Iterable[str], stats: ReadStats | None = None, config: Rea
     stats.files += 1
     if progress is not None and seen < size:
       progress.update(size - seen)
+
+
+def iter_lines(files: Iterable[str], stats: ReadStats | None = None, config: ReaderConfig | None = None,
+               progress=None, sample: Sample | None = None, first_file: int = 0) -> Iterator[str]:
+  """Non-blank lines of every document of the files, stripped: all of them, or `sample`'s (in corpus order;
+  a --sample-lines sample comes once the files are read). `progress`, `first_file`: as iter_numbered_lines."""
+  stats = stats if stats is not None else ReadStats()
+  numbered = iter_numbered_lines(files, stats, config, progress, first_file)
+  lines = (line for _, _, line in numbered) if sample is None else select(numbered, sample)
+  for line in lines:
+    stats.kept += 1
+    yield line
 
 
 def total_bytes(files: Iterable[str]) -> int:

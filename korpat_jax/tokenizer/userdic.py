@@ -21,6 +21,7 @@ from korpat_jax.tokenizer.noun_counts import Tally
 from korpat_jax.tokenizer.nouns import (Candidate, ExtractOptions, ExtractReport, NounCounter, extract_candidates,
                                        select_candidates)
 from korpat_jax.tokenizer.pool import WorkerPool
+from korpat_jax.tokenizer.sampling import Sample
 from korpat_jax.tokenizer.sources import ReadStats, expand_corpus, iter_lines, total_bytes
 
 __all__ = ["build_user_dictionary", "check_entries_win", "user_dic_path", "UserDicResult", "Candidate",
@@ -59,25 +60,30 @@ def check_entries_win(user_dic: str, csv_path: str, entries: int, sample: int = 
   return won / tried
 
 
-# (corpus files, read stats to fill, reader config, options) -> exact (or bounded) counts of the corpus.
-TallyCounter = Callable[[list[str], ReadStats, ReaderConfig | None, ExtractOptions], Tally]
+# (corpus files, read stats to fill, reader config, options, sample or None) -> exact (or bounded) counts of the
+# corpus, or of the sample's lines.
+TallyCounter = Callable[[list[str], ReadStats, ReaderConfig | None, ExtractOptions, Sample | None], Tally]
 
 
 def _corpus_candidates(corpus_files: list[str], options: ExtractOptions, report: ExtractReport,
                        reader: ReaderConfig | None, workers: int, log: Callable[[str], None],
-                       counter: TallyCounter | None) -> list[Candidate]:
-  """Count the corpus (here, or with `counter`), choose the candidates, and log what was read and found."""
-  stats = ReadStats()
+                       counter: TallyCounter | None, sample: Sample | None, stats: ReadStats) -> list[Candidate]:
+  """Count the corpus or its `sample` (here, or with `counter`), choose the candidates, and log what was read
+  (into `stats`) and found."""
   if counter is None:
     with tqdm(total=total_bytes(corpus_files), unit="B", unit_scale=True, desc="noun candidates",
               disable=None) as bar:
-      candidates = extract_candidates(iter_lines(corpus_files, stats, reader, progress=bar), options, report,
-                                      workers, locate=lambda: corpus_files[min(stats.files, len(corpus_files) - 1)])
+      lines = iter_lines(corpus_files, stats, reader, progress=bar, sample=sample)
+      whole = sample is None or sample.lines is None   # a --sample-lines sample comes once every file is read
+      locate = (lambda: corpus_files[min(stats.files, len(corpus_files) - 1)]) if whole else None
+      candidates = extract_candidates(lines, options, report, workers, locate=locate)
   else:
-    tally = counter(corpus_files, stats, reader, options)
+    tally = counter(corpus_files, stats, reader, options, sample)
     with WorkerPool(workers, NounCounter, options.max_chars) as pool:
       candidates = select_candidates(pool, tally, options, report)
   log(f"corpus: {stats.summary()}")
+  if sample is not None:
+    log(f"sample: kept {stats.kept} of {stats.lines} lines ({sample.describe()})")
   log(report.summary(options))
   if report.limit:
     log("kept:")
@@ -93,13 +99,14 @@ def build_user_dictionary(corpus: str | list[str] | None, out_dir: str, user_csv
                           log: Callable[[str], None] = print, max_bad_shown: int = 20,
                           quiet_compile: bool = False, reader: ReaderConfig | None = None,
                           verbose: bool = False, workers: int = 1,
-                          counter: TallyCounter | None = None) -> UserDicResult:
+                          counter: TallyCounter | None = None, sample: Sample | None = None) -> UserDicResult:
   """Merge user CSVs and corpus candidates (earlier sources win a (surface, POS) clash) into user.csv,
   compile it to user.dic, and check on a sample that the entries win.
 
   `corpus`: paths, globs or directories, read as `prepare` reads them (`reader`). `verbose` logs every kept
   candidate and the most frequent ones each threshold dropped. `counter` counts the corpus instead of this
-  process's `workers` (the Beam runner, tokenizer/beam.py); the candidates are chosen here either way."""
+  process's `workers` (the Beam runner, tokenizer/beam.py); the candidates are chosen here either way. `sample`
+  (sampling.py): count only those corpus lines; userdic.json records it, with the lines read and kept."""
   out = Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
   user_csvs = list(user_csvs)
@@ -129,6 +136,7 @@ def build_user_dictionary(corpus: str | list[str] | None, out_dir: str, user_csv
 
   corpus_files: list[str] = expand_corpus(corpus) if corpus else []
   extract_report: ExtractReport | None = None
+  stats = ReadStats()
   with open(csv_path, "w", encoding="utf-8", newline="") as f:
     for path in user_csvs:
       report = dic_csv.RowReport(path)
@@ -140,7 +148,8 @@ def build_user_dictionary(corpus: str | list[str] | None, out_dir: str, user_csv
     if corpus_files:
       options = options or ExtractOptions()
       extract_report = ExtractReport(limit=VERBOSE_EXAMPLES if verbose else 0)
-      candidates = _corpus_candidates(corpus_files, options, extract_report, reader, workers, log, counter)
+      candidates = _corpus_candidates(corpus_files, options, extract_report, reader, workers, log, counter, sample,
+                                      stats)
       report = dic_csv.RowReport("corpus candidates", rows=len(candidates))
       add((cand.csv_row(ids) for cand in candidates), report, f)
       reports.append(report)
@@ -159,6 +168,7 @@ def build_user_dictionary(corpus: str | list[str] | None, out_dir: str, user_csv
       "runner": getattr(counter, "runner", "local") if corpus_files else None,
       "corpus_candidates": extract_report.to_json(options) if extract_report else None,
       "counts": extract_report.counts.to_json() if extract_report else None,
+      "sample": sample.to_json(stats.lines, stats.kept) if sample is not None and corpus_files else None,
       "rows": [r.summary() for r in reports],
       "user_dic_sha256": file_sha256(result.path), "system_dictionary_sha256": dictionary_hash(),
       "compile_seconds": round(result.seconds, 2), "compile_peak_rss_mb": round(result.peak_rss_mb, 1),

@@ -23,6 +23,7 @@ from korpat_jax.errors import KorpatError
 from korpat_jax.tokenizer.morphemes import MorphAnalyzer
 from korpat_jax.tokenizer.mwp import CONFIG_NAME, MWPTokenizer
 from korpat_jax.tokenizer.pool import WorkerPool, usable_cpus
+from korpat_jax.tokenizer.sampling import Sample
 from korpat_jax.tokenizer.sources import ReadStats, expand_corpus, iter_lines, total_bytes
 from korpat_jax.tokenizer.word_counts import pretoken_counts, segment_and_count, train_vocab
 from korpat_jax.tokenizer.wordpiece import SPECIAL_TOKENS
@@ -33,14 +34,16 @@ _BLOCK_LINES = 4096
 
 
 def count_morphemes(files: Sequence[str], user_dic: str | None, num_workers: int, stats: ReadStats,
-                    show_progress: bool = True, reader: ReaderConfig | None = None) -> Counter:
-  """Exact counts of the Mecab-ko morphemes of every non-blank corpus line, blocks over `num_workers` processes."""
+                    show_progress: bool = True, reader: ReaderConfig | None = None,
+                    sample: Sample | None = None) -> Counter:
+  """Exact counts of the Mecab-ko morphemes of every non-blank corpus line (or `sample`'s lines), blocks over
+  `num_workers` processes."""
   bar = tqdm(total=total_bytes(files), unit="B", unit_scale=True, desc="segmenting",
              disable=None if show_progress else True)
   counts: Counter[str] = Counter()
   try:
     with WorkerPool(num_workers, MorphAnalyzer, user_dic) as pool:
-      lines = iter_lines(files, stats, reader, progress=bar)
+      lines = iter_lines(files, stats, reader, progress=bar, sample=sample)
       blocks = iter(lambda: list(itertools.islice(lines, _BLOCK_LINES)), [])
       for block_counts in pool.imap(segment_and_count, blocks):
         counts.update(block_counts)
@@ -57,17 +60,18 @@ def check_options(vocab_size: int) -> None:
 def train_tokenizer(corpus_files: list[str] | str, out_dir: str, vocab_size: int, user_dic_dir: str | None = None,
                     limit_alphabet: int = DEFAULT_LIMIT_ALPHABET, min_frequency: int = DEFAULT_MIN_FREQUENCY,
                     num_workers: int | None = None, show_progress: bool = True, log=print,
-                    reader: ReaderConfig | None = None) -> MWPTokenizer:
+                    reader: ReaderConfig | None = None, sample: Sample | None = None) -> MWPTokenizer:
   """Train the MWP WordPiece vocabulary on `corpus_files` (paths, globs, directories; text, JSONL or TSV, maybe
-  compressed, read as `prepare` reads them) and save the tokenizer in `out_dir`."""
+  compressed, read as `prepare` reads them), or on `sample`'s lines of them, and save the tokenizer in `out_dir`."""
   check_options(vocab_size)
   files = expand_corpus(corpus_files)
   user_dic = resolve_user_dic(user_dic_dir)
   workers = num_workers if num_workers is not None else min(usable_cpus(), 8)
   start = time.perf_counter()
   stats = ReadStats()
-  return train_on_counts(count_morphemes(files, user_dic, workers, stats, show_progress, reader), stats, files, out_dir, vocab_size, user_dic, limit_alphabet, min_frequency,
-                         start, show_progress, log)
+  counts = count_morphemes(files, user_dic, workers, stats, show_progress, reader, sample)
+  return train_on_counts(counts, stats, files, out_dir, vocab_size, user_dic, limit_alphabet, min_frequency,
+                         start, show_progress, log, sample=sample)
 
 
 def resolve_user_dic(user_dic_dir: str | None) -> str | None:
@@ -77,10 +81,16 @@ def resolve_user_dic(user_dic_dir: str | None) -> str | None:
 
 def train_on_counts(counts: Counter, stats: ReadStats, files: Sequence[str], out_dir: str, vocab_size: int,
                     user_dic: str | None, limit_alphabet: int, min_frequency: int, start: float,
-                    show_progress: bool = True, log=print, runner: str = "local") -> MWPTokenizer:
-  """The vocabulary of exact morpheme `counts` (from either runner), saved in `out_dir` with how it was made."""
+                    show_progress: bool = True, log=print, runner: str = "local",
+                    sample: Sample | None = None) -> MWPTokenizer:
+  """The vocabulary of exact morpheme `counts` (from either runner), saved in `out_dir` with how it was made
+  (and which `sample` of the lines, if any)."""
   if stats.lines == 0:
     raise KorpatError(f"{files[0]}: the corpus has no text ({stats.summary()})")
+  if sample is not None:
+    log(f"sample: kept {stats.kept} of {stats.lines} lines ({sample.describe()})")
+    if stats.kept == 0:
+      raise KorpatError(f"{sample.flag}: the sample kept none of the {stats.lines} lines; raise it")
   words = pretoken_counts(counts)
   del counts
   vocab = train_vocab(words, vocab_size, limit_alphabet, min_frequency, show_progress)
@@ -92,6 +102,7 @@ def train_on_counts(counts: Counter, stats: ReadStats, files: Sequence[str], out
       "undecodable_lines": stats.undecodable, "reader_skipped": stats.to_json()["skipped"],
       "vocab_size_requested": vocab_size, "limit_alphabet": limit_alphabet,
       "min_frequency": min_frequency, "alphabet_size": alphabet, "distinct_words": len(words), "runner": runner,
+      "sample": sample.to_json(stats.lines, stats.kept) if sample is not None else None,
       "tokenizers_version": _tokenizers_version(), "seconds": round(time.perf_counter() - start, 1)}}
   tok = MWPTokenizer(vocab, user_dic, config)
   tok.save(out)
