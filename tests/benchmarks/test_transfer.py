@@ -39,6 +39,19 @@ def test_sentiment_follows_nsmc_and_samples_are_balanced():
   assert sum(label == "pos" for _, label in sample) == 50 and len(set(sample)) == 100
 
 
+def test_nli_is_split_by_premise_so_no_premise_is_on_both_sides(tmp_path):
+  examples = [{"premise": f"p{i}", "hypothesis": f"h{i}{label}", "gold_label": label}
+              for i in range(50) for label in ("entailment", "neutral", "contradiction")]
+  source = tmp_path / "nli.json"
+  source.write_text(json.dumps(examples))
+  counts = data.build_klue_nli(source, tmp_path, data.Sizes())
+  assert counts == {"klue_nli_train": 120, "klue_nli_eval": 30}
+  read = lambda name: [line.split("\t") for line in (tmp_path / name).read_text().splitlines()[1:]]
+  train, evaluation = read("klue_nli_train.tsv"), read("klue_nli_eval.tsv")
+  assert not {row[0] for row in train} & {row[0] for row in evaluation}
+  assert sorted(row[1] for row in train + evaluation) == sorted(ex["hypothesis"] for ex in examples)
+
+
 def test_budgets_become_step_counts():
   assert pretrain.budget_steps(15, 0.5, 0) == 1800
   assert pretrain.budget_steps(0.001, 10.0, 0) == 1
