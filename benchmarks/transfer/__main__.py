@@ -47,6 +47,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
   p.add_argument("--nsmc-eval", type=int, default=None, help="sentiment evaluation reviews (default 1000)")
   p.add_argument("--vocab-size", type=int, default=None, help="default: configs/pretrain.py's CPU_VOCAB_SIZE")
   p.add_argument("--timing-steps", type=int, default=20, help="steps timed per framework (after compilation)")
+  p.add_argument("--report-only", action="store_true",
+                 help="run nothing: the table, results.json and plot from the runs of --budgets/--frameworks that "
+                      "have finished (a pretraining not done is left out; a fine-tuning not done counts as missing)")
   p.add_argument("--smoke", action="store_true",
                  help="tiny end to end: data slices, vocab 2000, budgets 0 and 5 steps, 1 seed, *_tiny for 1 epoch")
   args = p.parse_args(argv)
@@ -141,6 +144,8 @@ class Benchmark:
     self.log(f"sets: {', '.join(self.sets) or 'none'}; budgets ({self.unit}): {budgets}; seeds {seeds}; frameworks "
              f"{', '.join(self.frameworks)}; recipe configs/pretrain.py:cpu {recipe}, vocab {self.recipe.vocab_size}")
     positive = [b for b in self.budgets if b > 0]
+    if a.report_only:
+      return self.report(self.finished_inits(positive), t0)
     jobs = pretrain.data_jobs(self.out, self.recipe)
     if not a.steps_per_budget and positive:  # minutes -> steps needs the step times first
       timing_path = self.out / "timing" / f"timing{self.recipe.suffix}.json"
@@ -158,6 +163,9 @@ class Benchmark:
     inits = self.inits(positive)
     jobs += [j for init in inits if self.usable(init) for j in self.finetune_jobs(init)]
     self.batch("fine-tuning", jobs)
+    return self.report(inits, t0)
+
+  def report(self, inits: list[finetune.Init], t0: float) -> int:
     results = self.results(inits)
     write_json(self.out / "results.json", results)
     (self.out / "transfer.md").write_text(report.markdown(results), encoding="utf-8")
@@ -233,6 +241,17 @@ class Benchmark:
   def inits(self, positive: list[float]) -> list[finetune.Init]:
     out = [self.init("random", 0.0)] if 0 in self.budgets else []
     return out + [self.init(f, b) for f in self.frameworks for b in positive]
+
+  def finished_inits(self, positive: list[float]) -> list[finetune.Init]:
+    """--report-only: the inits whose pretraining has finished, with the step times recorded when they ran."""
+    timing_path = self.out / "timing" / f"timing{self.recipe.suffix}.json"
+    self.timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
+    done = [i for i in self.inits(positive) if self.usable(i) or (i.framework == "random" and
+                                                                   pretrain.is_done(self.random_base()))]
+    left_out = [i.label for i in self.inits(positive) if i not in done]
+    if left_out:
+      self.log(f"--report-only: left out (pretraining not finished): {', '.join(left_out)}")
+    return done
 
   def finetune_jobs(self, init: finetune.Init) -> list[Job]:
     jobs = [finetune.job(self.out, init, name, self.files[name], seed, self.args.smoke, self.ft_overrides)

@@ -59,13 +59,15 @@ def spread(values: Sequence[float]) -> Optional[dict]:
 def summarize(finetuning: Sequence[dict]) -> list[dict]:
   """One entry per (framework, budget, set): the seeds' spread of the main metric."""
   groups: dict[tuple, list[float]] = {}
+  metrics: dict[tuple, str] = {}  # from the runs that finished (a missing run has no metric)
   for row in finetuning:
-    key = (row["framework"], row["budget"], row["set"], row.get("metric"))
+    key = (row["framework"], row["budget"], row["set"])
     groups.setdefault(key, [])
     if row.get("score") is not None:
       groups[key].append(row["score"])
-  return [{"framework": f, "budget": b, "set": s, "metric": m, **(spread(v) or {"n": 0})}
-          for (f, b, s, m), v in groups.items()]
+      metrics.setdefault(key, row.get("metric"))
+  return [{"framework": f, "budget": b, "set": s, "metric": metrics.get((f, b, s)), **(spread(v) or {"n": 0})}
+          for (f, b, s), v in groups.items()]
 
 
 def _num(value: Optional[float], fmt: str) -> str:

@@ -87,6 +87,14 @@ def test_table_shows_mean_and_seed_range():
   assert text.splitlines()[2].endswith("| n/a |")
 
 
+def test_a_missing_seed_leaves_the_finished_ones_in_the_table():
+  rows = [{"framework": "korpat", "budget": 15.0, "set": "nsmc", "metric": "accuracy", "score": 0.8},
+          {"framework": "korpat", "budget": 15.0, "set": "nsmc", "score": None, "failed": True}]
+  for order in (rows, rows[::-1]):
+    (summary,) = report.summarize(order)
+    assert (summary["metric"], summary["n"], summary["mean"]) == ("accuracy", 1, 0.8)
+
+
 def test_smoke_run_writes_the_table_results_and_plot(tmp_path, shared_data):
   for module in ("torch", "transformers", "matplotlib"):
     if importlib.util.find_spec(module) is None:
