@@ -7,7 +7,7 @@ import importlib
 import json
 import os
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from korpat_jax.corpus.readers import DEFAULT_JSONL_FIELDS, FORMATS, ReaderConfig
 from korpat_jax.errors import KorpatError
@@ -149,8 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                  help="truncate to N ids, special tokens included (default: no limit)")
   p.add_argument("--no-special", action="store_true", help="no [CLS]/[SEP]")
   p.add_argument("--json", action="store_true", help="one JSON object a line (text, tokens, ids, offsets)")
-  from korpat_jax.tokenizer import extend
-  extend.add_parser(sub)
+  _add_extend_parser(sub)
   return parser
 
 
@@ -160,6 +159,44 @@ def _beam_module():
     return importlib.import_module("korpat_jax.tokenizer.beam")
   except ImportError:
     raise KorpatError("--runner beam: apache-beam is not installed (pip install 'korpat-jax[beam]')") from None
+
+
+def _add_extend_parser(sub: Any) -> argparse.ArgumentParser:  # sub: parser.add_subparsers()
+  """`tokenizer extend`'s options, on the `korpat-jax tokenizer` subparsers."""
+  p = sub.add_parser("extend", formatter_class=_HelpFormatter,
+                     help="append the N most useful new WordPiece tokens for a corpus to a tokenizer, keeping every "
+                          "id (domain adaptation of a pretrained model)")
+  p.add_argument("--tokenizer", required=True, metavar="BASE", help="tokenizer directory to extend (from `train`)")
+  p.add_argument("--corpus", nargs="+", action="extend", required=True, metavar="GLOB", help=CORPUS_HELP)
+  p.add_argument("--add", type=int, required=True, metavar="N", help="new tokens to append")
+  p.add_argument("--out", required=True, metavar="DIR",
+                 help="output directory: vocab.txt (BASE's + the new tokens), mwp_tokenizer.json, extension.json")
+  p.add_argument("--userdic-nouns", action="store_true",
+                 help="also take as candidates the nouns of BASE's user dictionary (its user.csv) that occur as "
+                      "words of the corpus")
+  p.add_argument("--candidate-vocab-size", type=int, default=None, metavar="N",
+                 help="size of the WordPiece vocabulary trained on the corpus, whose tokens BASE lacks are the "
+                      "candidates (default: BASE's size)")
+  from korpat_jax.tokenizer.vocab import DEFAULT_LIMIT_ALPHABET, DEFAULT_MIN_FREQUENCY
+  p.add_argument("--limit-alphabet", type=int, default=DEFAULT_LIMIT_ALPHABET, metavar="N",
+                 help="most distinct characters of the corpus vocabulary (as `train`)")
+  p.add_argument("--min-frequency", type=int, default=DEFAULT_MIN_FREQUENCY, metavar="N",
+                 help="minimum frequency of a merge (as `train`) and minimum uses of a new token")
+  p.add_argument("--workers", type=int, default=1, metavar="N", help="segmentation processes (1 = in this process)")
+  _add_input_options(p)
+  return p
+
+
+def _extend(args: argparse.Namespace, beam_args: list[str]) -> int:
+  from korpat_jax.tokenizer.extend import extend_tokenizer
+  if args.candidate_vocab_size is not None and args.candidate_vocab_size <= 5:
+    raise KorpatError(f"--candidate-vocab-size {args.candidate_vocab_size}: too small")
+  if args.workers < 1:
+    raise KorpatError(f"--workers {args.workers}: give 1 or more processes")
+  extend_tokenizer(args.tokenizer, args.corpus, args.add, args.out, userdic=args.userdic_nouns,
+                   candidate_vocab_size=args.candidate_vocab_size, limit_alphabet=args.limit_alphabet,
+                   min_frequency=args.min_frequency, workers=args.workers, reader=_reader_config(args), log=_log)
+  return 0
 
 
 def _userdic(args, beam_args: list[str]) -> int:
@@ -230,7 +267,4 @@ def main(argv: Sequence[str] | None = None) -> int:
   args = build_parser().parse_args(argv)
   if beam_args and getattr(args, "runner", "local") != "beam":
     raise KorpatError(f"arguments after `--` ({' '.join(beam_args)}) are for --runner beam")
-  if args.command == "extend":
-    from korpat_jax.tokenizer import extend
-    return extend.run(args)
-  return {"userdic": _userdic, "train": _train, "encode": _encode}[args.command](args, beam_args)
+  return {"userdic": _userdic, "train": _train, "extend": _extend, "encode": _encode}[args.command](args, beam_args)

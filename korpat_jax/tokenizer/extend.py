@@ -22,7 +22,6 @@ which a model of the base vocabulary grows its new rows (korpat_jax.vocab_extens
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 from collections import Counter
@@ -32,7 +31,6 @@ from typing import Callable, Collection, Iterable, Mapping, Optional, Sequence
 from korpat_jax import files
 from korpat_jax.corpus.readers import ReaderConfig
 from korpat_jax.errors import KorpatError
-from korpat_jax.tokenizer.cli import CORPUS_HELP, _add_input_options, _HelpFormatter, _log, _reader_config
 from korpat_jax.tokenizer.hf import write_hf_files
 from korpat_jax.tokenizer.mwp import MWPTokenizer
 from korpat_jax.tokenizer.sources import ReadStats, expand_corpus
@@ -225,41 +223,3 @@ def _check_prefix(base_vocab: Path, new_vocab: Path) -> None:
     raise KorpatError(f"{base_vocab}: not in the canonical form (one token a line, '\\n' endings) that `tokenizer "
                       f"train` writes, so {new_vocab} cannot keep it as a prefix byte for byte; rewrite it with "
                       f"`MWPTokenizer.load(dir).save(dir)` first")
-
-
-# -- command line ----------------------------------------------------------------------------------------------
-
-def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
-  """`tokenizer extend`'s options, on the `korpat-jax tokenizer` subparsers."""
-  p = sub.add_parser("extend", formatter_class=_HelpFormatter,
-                     help="append the N most useful new WordPiece tokens for a corpus to a tokenizer, keeping every "
-                          "id (domain adaptation of a pretrained model)")
-  p.add_argument("--tokenizer", required=True, metavar="BASE", help="tokenizer directory to extend (from `train`)")
-  p.add_argument("--corpus", nargs="+", action="extend", required=True, metavar="GLOB", help=CORPUS_HELP)
-  p.add_argument("--add", type=int, required=True, metavar="N", help="new tokens to append")
-  p.add_argument("--out", required=True, metavar="DIR",
-                 help="output directory: vocab.txt (BASE's + the new tokens), mwp_tokenizer.json, extension.json")
-  p.add_argument("--userdic-nouns", action="store_true",
-                 help="also take as candidates the nouns of BASE's user dictionary (its user.csv) that occur as "
-                      "words of the corpus")
-  p.add_argument("--candidate-vocab-size", type=int, default=None, metavar="N",
-                 help="size of the WordPiece vocabulary trained on the corpus, whose tokens BASE lacks are the "
-                      "candidates (default: BASE's size)")
-  p.add_argument("--limit-alphabet", type=int, default=DEFAULT_LIMIT_ALPHABET, metavar="N",
-                 help="most distinct characters of the corpus vocabulary (as `train`)")
-  p.add_argument("--min-frequency", type=int, default=DEFAULT_MIN_FREQUENCY, metavar="N",
-                 help="minimum frequency of a merge (as `train`) and minimum uses of a new token")
-  p.add_argument("--workers", type=int, default=1, metavar="N", help="segmentation processes (1 = in this process)")
-  _add_input_options(p)
-  return p
-
-
-def run(args: argparse.Namespace) -> int:
-  if args.candidate_vocab_size is not None and args.candidate_vocab_size <= 5:
-    raise KorpatError(f"--candidate-vocab-size {args.candidate_vocab_size}: too small")
-  if args.workers < 1:
-    raise KorpatError(f"--workers {args.workers}: give 1 or more processes")
-  extend_tokenizer(args.tokenizer, args.corpus, args.add, args.out, userdic=args.userdic_nouns,
-                   candidate_vocab_size=args.candidate_vocab_size, limit_alphabet=args.limit_alphabet,
-                   min_frequency=args.min_frequency, workers=args.workers, reader=_reader_config(args), log=_log)
-  return 0
