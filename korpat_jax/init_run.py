@@ -59,7 +59,9 @@ def resolve_model(config: ml_collections.ConfigDict) -> tuple[ElectraConfig, str
     enc = EncoderConfig(m.hidden_size, m.num_layers, m.num_heads, m.intermediate_size)
     cfg = ElectraConfig(vocab_size=m.vocab_size, embedding_size=m.embedding_size, discriminator=enc, generator=enc,
                         max_position_embeddings=m.max_position_embeddings)
-  overrides: dict[str, Any] = {"dtype": m.dtype, "attention_impl": m.attention_impl, "remat": bool(m.remat)}
+  # A fine-tuned model is always tied: init_params folds a gdes run's delta into the word table.
+  overrides: dict[str, Any] = {"dtype": m.dtype, "attention_impl": m.attention_impl, "remat": bool(m.remat),
+                               "embedding_sharing": "tied"}
   for key in ("dropout_rate", "attention_dropout_rate"):
     if m[key] >= 0:
       overrides[key] = float(m[key])

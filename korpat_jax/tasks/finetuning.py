@@ -10,7 +10,6 @@ the supervised train step, and what the run directory records for export and pre
 from __future__ import annotations
 
 import abc
-import dataclasses
 import logging
 import math
 import os
@@ -164,7 +163,6 @@ class FineTuningTask(Task):
   def make_input(self, start_step: int) -> TaskInput:
     c, t = self.config, self.config.train
     self._model_cfg, self.tokenizer_dir, special = init_run.resolve_model(c)
-    self._model_cfg = dataclasses.replace(self._model_cfg, embedding_sharing="tied")  # init_params folds a gdes one
     self.tok = init_run.load_tokenizer(self.tokenizer_dir, self._model_cfg)
     self.special_ids = {"pad": self.tok.pad_id, "unk": self.tok.unk_id, "cls": self.tok.cls_id,
                         "sep": self.tok.sep_id, "mask": self.tok.mask_id, **special}
