@@ -30,8 +30,10 @@ import base64
 import json
 import os
 import pickle
+import shutil
 import time
 import uuid
+import warnings
 from collections import Counter
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -251,12 +253,25 @@ def _run(files: Sequence[str], do_fn: _CountFile, nouns: bool, scratch_root: str
 
 
 def _remove(scratch: str) -> None:
-  """Delete the scratch files (and the directory, on a local file system)."""
-  found = [m.path for r in FileSystems.match([os.path.join(scratch, "*")]) for m in r.metadata_list]
-  if found:
-    FileSystems.delete(found)
-  if os.path.isdir(scratch):
-    os.rmdir(scratch)
+  """Delete the scratch directory. On a local file system the whole tree goes (a runner may leave its
+  beam-temp-* directory behind for a moment after the pipeline returns, so retry briefly); a scratch directory
+  that will not go is reported, never fatal: the counts were already read."""
+  if not os.path.isdir(scratch):
+    found = [m.path for r in FileSystems.match([os.path.join(scratch, "*")]) for m in r.metadata_list]
+    if found:
+      FileSystems.delete(found)
+    return
+  for attempt in range(5):
+    try:
+      shutil.rmtree(scratch)
+      return
+    except FileNotFoundError:
+      return
+    except OSError as e:
+      if attempt == 4:
+        warnings.warn(f"could not remove the Beam scratch directory {scratch}: {e}; delete it by hand")
+        return
+      time.sleep(0.2 * (attempt + 1))
 
 
 class BeamNounCounter:
