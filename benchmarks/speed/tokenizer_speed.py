@@ -1,6 +1,7 @@
 """MWP tokenizer speed on one core vs bare Mecab-ko and the seed recipe; batch_encode on N cores; [UNK] rate.
 
-  python -m benchmarks.speed.tokenizer_speed [--tokenizer DIR] [--runs 5] [--workers 2] [--only patent|standard]
+  python -m benchmarks.speed.tokenizer_speed [--tokenizer DIR] [--runs 5] [--workers 2]
+      [--only patent|patent_hard|standard]
 
 Long patent sentences (issue 11, `--only patent` for this table alone): 2,000 generated claims and abstracts
 (benchmarks/speed/patent_sentences.py, 150-250 characters), tokenized by the demo tokenizer and by one with a patent
@@ -15,6 +16,11 @@ the 8k demo tokenizer trained on the bundled corpus (built when absent). One-cor
 (the machine may be shared) in interleaved rounds; batch_encode is timed on the wall clock and, for a machine
 shared with other jobs, projected from the CPU time of the parent and of the workers (`projected_rate`: the
 parent and the workers share as many cores as there are workers). Prints Markdown tables.
+
+`--only patent_hard` (issue 21): the same table on sentences as hard for the caches as patent abstracts
+(`patent_sentences(..., realism="abstract")`: 40-250 characters, a far larger lexicon; benchmarks/speed/patent_stats.py
+compares them with the references), 2,000 measured after a warm-up on 500 OTHER sentences of that mode (as the
+real-abstract measurement of issue 21: 1,795 sentences after 500), same tokenizers, same method.
 """
 
 from __future__ import annotations
@@ -247,12 +253,18 @@ def stage_costs(tok: MWPTokenizer, texts: list[str], warm: tuple[dict, dict], ru
   return out
 
 
-def patent_table(work: Path, runs: int, workers: int) -> None:
-  """The long patent sentences (issue 11): encode after a warm-up on other text, vs bare Mecab-ko and the seed."""
-  texts = patent_sentences(2000)
-  warmup = warmup_sentences(3000, texts)
+def patent_table(work: Path, runs: int, workers: int, realism: str = "default") -> None:
+  """The long patent sentences (issue 11): encode after a warm-up on other text, vs bare Mecab-ko and the seed.
+  realism="abstract": the hard set (issue 21), after a warm-up on 500 other sentences of that mode."""
+  default_texts = patent_sentences(2000)
+  default_warmup = warmup_sentences(3000, default_texts)   # also the user-dictionary tokenizer's training text
+  if realism == "default":
+    texts, warmup = default_texts, default_warmup
+  else:
+    texts = patent_sentences(2000, realism=realism)
+    warmup = warmup_sentences(500, texts, realism=realism)
   chars = sum(map(len, texts)) / len(texts)
-  print(f"Long patent sentences: {len(texts)} measured ({chars:.0f} chars on average), {len(warmup)} other "
+  print(f"Patent sentences ({realism}): {len(texts)} measured ({chars:.0f} chars on average), {len(warmup)} other "
         f"sentences for the warm-up; runs: {runs}, median\n")
   print("| tokenizer | morphemes/sentence | unseen after warm-up | bare Mecab-ko (sent/s) | "
         "MWPTokenizer.encode (sent/s) | encode / Mecab (>= 80%) | seed recipe (sent/s) | encode / seed (>= 2.4x) | "
@@ -261,7 +273,7 @@ def patent_table(work: Path, runs: int, workers: int) -> None:
         f"(>= 1.8x) | ids identical |")
   print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
   stages = {}
-  for name, directory in patent_tokenizers(work, warmup).items():
+  for name, directory in patent_tokenizers(work, default_warmup).items():
     tok = MWPTokenizer.load(directory)
     for text in warmup:
       tok.encode(text).offsets
@@ -299,11 +311,14 @@ def main() -> None:
   parser.add_argument("--tokenizer", default="/tmp/korpat_demo_tokenizer")
   parser.add_argument("--runs", type=int, default=5)
   parser.add_argument("--workers", type=int, default=2)
-  parser.add_argument("--only", choices=("patent", "standard"))
+  parser.add_argument("--only", choices=("patent", "patent_hard", "standard"))
   args = parser.parse_args()
-  if args.only != "standard":
-    patent_table(Path(args.tokenizer).parent / "korpat_patent_bench", args.runs, args.workers)
-  if args.only == "patent":
+  work = Path(args.tokenizer).parent / "korpat_patent_bench"
+  if args.only in (None, "patent"):
+    patent_table(work, args.runs, args.workers)
+  if args.only in (None, "patent_hard"):
+    patent_table(work, args.runs, args.workers, realism="abstract")
+  if args.only in ("patent", "patent_hard"):
     return
   if not (Path(args.tokenizer) / "vocab.txt").is_file():
     train_tokenizer(demo_corpus_files(), args.tokenizer, vocab_size=8000, show_progress=False)

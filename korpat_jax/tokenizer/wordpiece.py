@@ -18,7 +18,7 @@ import hashlib
 import os
 import re
 from itertools import chain
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 from tokenizers import Tokenizer, decoders
 from tokenizers.models import WordPiece
@@ -77,6 +77,25 @@ def bert_wordpiece(vocab: Sequence[str]) -> Tokenizer:
   return tok
 
 
+class _IdsCache(dict):
+  """morpheme -> its ids. A missing morpheme is computed by `compute` and stored by `__missing__`, which `[]`
+  calls from C, so a lookup loop over a text's morphemes never leaves C for the ones already cached. Cleared when
+  it reaches PIECE_CACHE_SIZE entries."""
+
+  __slots__ = ("compute",)
+
+  def __init__(self, compute: Callable[[str], tuple[int, ...]], items: dict | None = None):
+    super().__init__(items or ())
+    self.compute = compute
+
+  def __missing__(self, morph: str) -> tuple[int, ...]:
+    ids = self.compute(morph)
+    if len(self) >= PIECE_CACHE_SIZE:
+      self.clear()
+    self[morph] = ids
+    return ids
+
+
 class BertWordPiece:
   """Cased BERT WordPiece over a fixed vocabulary, with the ids and pieces of each morpheme cached."""
 
@@ -88,7 +107,7 @@ class BertWordPiece:
     self._index = {t: i for i, t in enumerate(self.vocab)}
     self._longest = max(map(len, self.vocab))
     self._unk = (self._index["[UNK]"],)
-    self._ids: dict[str, tuple[int, ...]] = {}
+    self._ids = _IdsCache(self._ids_of_new)
     self._cache: dict[str, Pieces] = {}
     self._hash: str | None = None
 
@@ -103,28 +122,22 @@ class BertWordPiece:
     return self._hash
 
   def ids(self, morphs: Sequence[str]) -> list[int]:
-    """The ids of the morphemes' pieces, in order; when all are cached (most texts of a long run) this runs in C:
-    one dict lookup per morpheme and one flattening (a morpheme not cached yet gives None: TypeError)."""
-    get = self._ids.get
-    try:
-      return list(chain.from_iterable(map(get, morphs)))
-    except TypeError:
-      found = [ids if (ids := get(m)) is not None else self._ids_of_new(m) for m in morphs]
-      return list(chain.from_iterable(found))
+    """The ids of the morphemes' pieces, in order, in one pass in C: a dict lookup per morpheme and one flattening;
+    a morpheme not cached yet is computed by the cache's `__missing__` from within that pass (texts with unseen
+    morphemes used to take a second, Python-level pass: most texts of patent abstracts have one)."""
+    return list(chain.from_iterable(map(self._ids.__getitem__, morphs)))
 
   def id_tuples(self, morphs: Sequence[str]) -> list[tuple[int, ...]]:
     """Each morpheme's ids (`ids` before flattening: the piece counts give the morpheme boundaries)."""
-    found = list(map(self._ids.get, morphs))
-    if None in found:
-      found = [ids if ids is not None else self._ids_of_new(m) for ids, m in zip(found, morphs)]
-    return found
+    return list(map(self._ids.__getitem__, morphs))
 
   def _ids_of_new(self, morph: str) -> tuple[int, ...]:
-    ids = self.greedy_ids(morph) if _PLAIN_WORD(morph) else self.pieces_of(morph).ids
-    if len(self._ids) >= PIECE_CACHE_SIZE:
-      self._ids.clear()
-    self._ids[morph] = ids
-    return ids
+    """A morpheme's ids, first met: a whole vocabulary token (what greedy longest-match gives first), else the
+    greedy loop for a plain morpheme, else Rust."""
+    if _PLAIN_WORD(morph):
+      whole = self._index.get(morph)
+      return (whole,) if whole is not None else self.greedy_ids(morph)
+    return self.pieces_of(morph).ids
 
   def greedy_ids(self, word: str) -> tuple[int, ...]:
     """BERT's WordPiece on one word that needs no normalizing or splitting: longest vocabulary match first,
@@ -167,7 +180,7 @@ class BertWordPiece:
     return dict(self._ids), dict(self._cache)
 
   def restore_cache(self, state: tuple[dict, dict]) -> None:
-    self._ids, self._cache = dict(state[0]), dict(state[1])
+    self._ids, self._cache = _IdsCache(self._ids_of_new, state[0]), dict(state[1])
 
   def token_to_id(self, token: str) -> int | None:
     return self._rust.token_to_id(token)

@@ -1,5 +1,6 @@
-"""Long patent-like sentences (issue 11): the generator, and the tokenizer's fast paths on them (the greedy WordPiece
-for unseen plain morphemes, the ids cache, batch chunks) giving the seed recipe's ids and true offsets."""
+"""Long patent-like sentences (issue 11) and the hard, abstract-like set (issue 21): the generator, and the tokenizer's
+fast paths on them (the greedy WordPiece for unseen plain morphemes, the ids cache and its misses, batch chunks)
+giving the seed recipe's ids and true offsets."""
 
 from __future__ import annotations
 
@@ -25,6 +26,12 @@ from benchmarks.speed.patent_sentences import (MAX_CHARS, MIN_CHARS, compound_le
 @pytest.fixture(scope="module")
 def long_texts() -> list[str]:
   return patent_sentences(300, seed=5)
+
+
+@pytest.fixture(scope="module")
+def hard_texts() -> list[str]:
+  """Abstract-like sentences with many morphemes unseen in the warm-up (realism="abstract")."""
+  return patent_sentences(300, seed=5, realism="abstract")
 
 
 @pytest.fixture(scope="module")
@@ -71,11 +78,56 @@ def _plain_words(tok: MWPTokenizer, texts: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("which", ["demo", "userdic"])
-def test_greedy_wordpiece_equals_rust(demo_tok, userdic_tok, long_texts, which):
+def test_greedy_wordpiece_equals_rust(demo_tok, userdic_tok, long_texts, hard_texts, which):
   tok = demo_tok if which == "demo" else userdic_tok
   wp = tok.wordpiece
-  for word in _plain_words(tok, long_texts[:100]):
+  for word in _plain_words(tok, long_texts[:100] + hard_texts[:100]):
     assert wp.greedy_ids(word) == wp.pieces_of(word).ids, word
+    assert wp._ids_of_new(word) == wp.pieces_of(word).ids, word
+
+
+def _seed_ids(tok: MWPTokenizer, texts: list[str], tmp_path) -> list[list[int]]:
+  pytest.importorskip("transformers")
+  from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
+  from korpat_jax.tokenizer.morphemes import make_tagger
+  write_vocab(tok.vocab, tmp_path / "vocab.txt")
+  legacy = BertTokenizerLegacy(str(tmp_path / "vocab.txt"), do_lower_case=False)
+  tagger = make_tagger(tok.user_dic)
+  return [[tok.cls_id, *legacy.convert_tokens_to_ids(legacy.tokenize(" ".join(seed_morphs(t, tagger)))), tok.sep_id]
+          for t in texts]
+
+
+@pytest.mark.parametrize("which", ["demo", "userdic"])
+def test_hard_sentences_give_the_seed_recipes_ids(demo_tok, userdic_tok, hard_texts, which, tmp_path):
+  """Warm on other sentences of the mode, then most texts meet unseen morphemes (the cache's miss path), as do
+  all with an empty cache and with a cache that is cleared on the way."""
+  trained = demo_tok if which == "demo" else userdic_tok
+  expected = _seed_ids(trained, hard_texts, tmp_path)
+  warm = MWPTokenizer(trained.vocab, trained.user_dic)
+  for text in warmup_sentences(100, hard_texts, realism="abstract"):
+    warm.encode(text)
+  seen = set(warm.wordpiece.cache_state()[0])
+  assert sum(any(m not in seen for m in warm.segment(t).split(" ")) for t in hard_texts) > len(hard_texts) // 2
+  assert [warm.encode(t).ids for t in hard_texts] == expected
+  cold = MWPTokenizer(trained.vocab, trained.user_dic)
+  assert [cold.encode(t).ids for t in hard_texts] == expected
+  assert [e.ids for e in cold.batch_encode(hard_texts[:50], num_workers=1)] == expected[:50]
+  for text, enc in zip(hard_texts[:100], map(cold.encode, hard_texts[:100])):
+    for token, (start, end) in zip(enc.tokens[1:-1], enc.offsets[1:-1]):
+      assert 0 <= start < end <= len(text)
+      if token != "[UNK]":
+        assert text[start:end] == token.removeprefix("##"), (text, token)
+
+
+def test_ids_cache_is_bounded(demo_tok, hard_texts, tmp_path, monkeypatch):
+  from korpat_jax.tokenizer import wordpiece
+  monkeypatch.setattr(wordpiece, "PIECE_CACHE_SIZE", 50)
+  tok = MWPTokenizer(demo_tok.vocab)
+  expected = _seed_ids(tok, hard_texts[:60], tmp_path)
+  assert [tok.encode(t).ids for t in hard_texts[:60]] == expected
+  assert len(tok.wordpiece.cache_state()[0]) <= 50
+  flags = tok.batch_ids_and_boundaries(hard_texts[:60])
+  assert [[tok.cls_id, *ids, tok.sep_id] for ids, _ in flags] == expected
 
 
 @pytest.mark.parametrize("which", ["demo", "userdic"])
