@@ -7,7 +7,8 @@ PyTorch (HF transformers) ELECTRA trained for the same wall-clock minutes?
 
 Pretraining corpus: NSMC reviews of 80% of the movies (a document per movie); fine-tuning sets: NSMC sentiment
 (the other movies), KLUE NER and NLI dev (80/20 splits) and the bundled CPC demo set. Every run has its own
-directory under --out and a finished one is skipped on rerun. Writes results.json, transfer.md and transfer.png.
+directory under --out and a finished one is skipped on rerun. Writes results.json, transfer.md and transfer.png
+(with --set / --finetune-set: results_rHASH.json etc., so that another recipe never overwrites the default's).
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
   p.add_argument("--report-only", action="store_true",
                  help="run nothing: the table, results.json and plot from the runs of --budgets/--frameworks that "
                       "have finished (a pretraining not done is left out; a fine-tuning not done counts as missing)")
+  p.add_argument("--report-name", default=None, metavar="NAME",
+                 help="write NAME.json, NAME.md and NAME.png (default: results.json, transfer.md, transfer.png, "
+                      "with the recipe's hash for --set / --finetune-set)")
   p.add_argument("--smoke", action="store_true",
                  help="tiny end to end: data slices, vocab 2000, budgets 0 and 5 steps, 1 seed, *_tiny for 1 epoch")
   args = p.parse_args(argv)
@@ -165,16 +169,26 @@ class Benchmark:
     self.batch("fine-tuning", jobs)
     return self.report(inits, t0)
 
+  @property
+  def results_suffix(self) -> str:
+    """Another recipe (--set) or fine-tuning (--finetune-set) writes its own results files beside the default's."""
+    return self.recipe.suffix + finetune.overrides_suffix(self.ft_overrides)
+
   def report(self, inits: list[finetune.Init], t0: float) -> int:
     results = self.results(inits)
-    write_json(self.out / "results.json", results)
-    (self.out / "transfer.md").write_text(report.markdown(results), encoding="utf-8")
+    if self.args.report_name:
+      names = [f"{self.args.report_name}.{ext}" for ext in ("json", "md", "png")]
+    else:
+      names = [f"{stem}{self.results_suffix}.{ext}" for stem, ext in (("results", "json"), ("transfer", "md"),
+                                                                        ("transfer", "png"))]
+    write_json(self.out / names[0], results)
+    (self.out / names[1]).write_text(report.markdown(results), encoding="utf-8")
     try:
-      report.plot(results, self.out / "transfer.png")
+      report.plot(results, self.out / names[2])
     except ImportError:
-      self.log("transfer.png: not drawn, matplotlib is absent (pip install -e '.[bench]')")
+      self.log(f"{names[2]}: not drawn, matplotlib is absent (pip install -e '.[bench]')")
     self.log("\n" + report.table(results))
-    self.log(f"\n{self.out / 'transfer.md'}, results.json, transfer.png; {time.perf_counter() - t0:.0f} s")
+    self.log(f"\n{self.out / names[1]}, {names[0]}, {names[2]}; {time.perf_counter() - t0:.0f} s")
     if self.failed:
       self.log(f"{len(self.failed)} run(s) failed: {'; '.join(self.failed[:5])}")
     return 1 if self.failed else 0

@@ -70,7 +70,7 @@ def summarize(finetuning: Sequence[dict]) -> list[dict]:
           for (f, b, s), v in groups.items()]
 
 
-def _num(value: Optional[float], fmt: str) -> str:
+def number(value: Optional[float], fmt: str) -> str:
   return "–" if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, fmt)
 
 
@@ -86,10 +86,10 @@ def table(results: dict) -> str:
   pre = {(p["framework"], p["budget"]): p for p in results["pretraining"]}
   for framework, budget in results["rows"]:
     p = pre.get((framework, budget), {})
-    cells = [FRAMEWORK_NAMES.get(framework, framework), f"{budget:g}", _num(p.get("steps"), "d"),
-             _num(p.get("step_time") and p["step_time"] * 1e3, ".0f"), _num(p.get("gen_loss"), ".3f"),
-             _num(p.get("disc_loss"), ".4f"), _num(p.get("disc_precision"), ".3f"), _num(p.get("disc_recall"), ".3f"),
-             _num(p.get("base_rate_loss"), ".4f")]
+    cells = [FRAMEWORK_NAMES.get(framework, framework), f"{budget:g}", number(p.get("steps"), "d"),
+             number(p.get("step_time") and p["step_time"] * 1e3, ".0f"), number(p.get("gen_loss"), ".3f"),
+             number(p.get("disc_loss"), ".4f"), number(p.get("disc_precision"), ".3f"), number(p.get("disc_recall"), ".3f"),
+             number(p.get("base_rate_loss"), ".4f")]
     if p.get("failed"):
       cells[2] = "failed"
     for s in sets:
