@@ -57,6 +57,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
   p.add_argument("--steps", type=int, default=None,
                  help="continued-pretraining steps (default 1159: 5 minutes of the cpu recipe's step)")
   p.add_argument("--seeds", default=None, help="CPC fine-tuning seeds (default 0,1,2)")
+  p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                 help="continued-pretraining config override (repeatable), e.g. optimizer.learning_rate=2e-4; the "
+                      "continued runs and their fine-tunings then live under continued_rHASH/ and finetune_rHASH/")
   p.add_argument("--smoke", action="store_true", help="tiny end to end: 40 documents, +50 tokens, 3 steps, 1 seed, "
                                                        "cpc_tiny for 1 epoch")
   args = p.parse_args(argv)
@@ -112,6 +115,7 @@ class DomainAdaptation:
       raise SystemExit(f"--tok: no vocab.txt in {tok or '(model.json names no tokenizer_dir)'}; pass the general "
                        f"model's tokenizer directory")
     self.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    self.recipe = pretrain.load_recipe(pretrain.parse_overrides(args.set, "--set", pretrain.FROZEN_KEYS))
     self.failed: list[str] = []
 
   def tok_of(self, arm: str) -> Path:
@@ -121,7 +125,7 @@ class DomainAdaptation:
     return self.out / "imported" / ("ext" if arm.endswith("+ext") else "base")
 
   def init_of(self, arm: str) -> Path:
-    return self.out / "continued" / arm if arm.startswith("continued") else self.imported(arm)
+    return self.out / f"continued{self.recipe.suffix}" / arm if arm.startswith("continued") else self.imported(arm)
 
   def records_of(self, arm: str) -> Path:
     return self.out / ("records_ext" if arm.endswith("+ext") else "records")
@@ -151,7 +155,7 @@ class DomainAdaptation:
     self.batch("extend", [Job("extend", ["tokenizer", "extend", "--tokenizer", str(self.tok), "--corpus", str(corpus),
                                          "--add", str(a.add), "--out", str(ext)],
                               str(out / "logs" / "extend.log"), str(ext / DONE))])
-    config = pretrain.load_recipe(()).config(self.records_of("continued"), a.steps)
+    config = self.recipe.config(self.records_of("continued"), a.steps)
     jobs = []
     for arm in ("general", "general+ext"):
       run = self.imported(arm)
@@ -174,14 +178,15 @@ class DomainAdaptation:
       if a.smoke:
         extra.append(("train.eval_every", "0"))
       jobs.append(Job(f"pretrain {arm} ({a.steps} steps)",
-                      pretrain.load_recipe(()).korpat_argv(self.records_of(arm), w, a.steps, *extra),
+                      self.recipe.korpat_argv(self.records_of(arm), w, a.steps, *extra),
                       str(w / "pretrain.log"), str(w / DONE)))
     self.batch("continued pretraining", jobs)
     self.batch("CPC fine-tuning", [self.finetune_job(arm, seed) for arm in ARMS for seed in self.seeds])
     return self.report(t0)
 
   def finetune_dir(self, arm: str, seed: int) -> Path:
-    return self.out / "finetune" / arm / f"seed{seed}"
+    suffix = self.recipe.suffix if arm.startswith("continued") else ""
+    return self.out / f"finetune{suffix}" / arm / f"seed{seed}"
 
   def finetune_job(self, arm: str, seed: int) -> Job:
     w = self.finetune_dir(arm, seed)
@@ -201,7 +206,7 @@ class DomainAdaptation:
     for arm in ARMS:
       row = {"arm": arm, **tokens_per_document(self.tok_of(arm), evaluation)}
       if arm.startswith("continued"):
-        config = pretrain.load_recipe(()).config(self.records_of(arm), self.args.steps)
+        config = self.recipe.config(self.records_of(arm), self.args.steps)
         summary = pretrain.korpat_summary(self.init_of(arm), config)
         row.update(steps=summary["final_step"], gen_loss=summary["gen_loss"], disc_loss=summary["disc_loss"],
                    disc_precision=summary["disc_precision"], disc_recall=summary["disc_recall"])
@@ -209,12 +214,14 @@ class DomainAdaptation:
       row.update(cpc_accuracy=scores, cpc_mean=statistics.fmean(scores) if scores else None)
       rows.append(row)
     results = {"machine": machine(), "general": str(self.general), "corpus": corpus,
-               "settings": {k: getattr(self.args, k) for k in ("documents", "sentences_per_document", "add", "steps",
-                                                              "seeds", "smoke")}, "arms": rows}
-    write_json(self.out / "results.json", results)
+               "settings": {**{k: getattr(self.args, k) for k in ("documents", "sentences_per_document", "add",
+                                                                  "steps", "seeds", "smoke")},
+                            "continued_overrides": [f"{k}={v}" for k, v in self.recipe.overrides]}, "arms": rows}
+    suffix = self.recipe.suffix
+    write_json(self.out / f"results{suffix}.json", results)
     text = markdown(results)
-    (self.out / "domain_adaptation.md").write_text(text, encoding="utf-8")
-    print("\n" + text + f"\n{self.out / 'domain_adaptation.md'}; {time.perf_counter() - t0:.0f} s", flush=True)
+    (self.out / f"domain_adaptation{suffix}.md").write_text(text, encoding="utf-8")
+    print("\n" + text + f"\n{self.out / f'domain_adaptation{suffix}.md'}; {time.perf_counter() - t0:.0f} s", flush=True)
     return 0
 
 
@@ -231,7 +238,7 @@ def markdown(results: dict) -> str:
   lines = [f"Domain adaptation ({results['machine']}): general model {results['general']}; domain corpus "
            f"{c['generated']:,} generated patent-like documents + the {c['cpc_train']} CPC training documents "
            f"({c['characters']:,} characters); extension +{s['add']:,} tokens; continued pretraining {s['steps']:,} "
-           f"steps of configs/pretrain.py:cpu; CPC: configs/finetune.py:{finetune_variant(s['smoke'])} on the demo set, seeds {s['seeds']}.",
+           f"steps of configs/pretrain.py:cpu{' ' + ' '.join(s.get('continued_overrides', [])) if s.get('continued_overrides') else ''}; CPC: configs/finetune.py:{finetune_variant(s['smoke'])} on the demo set, seeds {s['seeds']}.",
            "", "| arm | vocab | CPC eval tokens/doc | [UNK] | docs over 126 tokens | gen loss | disc loss | disc P | "
                "disc R | CPC accuracy mean [min, max] |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
   for r in results["arms"]:
