@@ -172,7 +172,7 @@ class Benchmark:
   @property
   def results_suffix(self) -> str:
     """Another recipe (--set) or fine-tuning (--finetune-set) writes its own results files beside the default's."""
-    return self.recipe.suffix + finetune.overrides_suffix(self.ft_overrides)
+    return (self.recipe.suffix if self.args.set else "") + finetune.overrides_suffix(self.ft_overrides)
 
   def report(self, inits: list[finetune.Init], t0: float) -> int:
     results = self.results(inits)

@@ -104,11 +104,18 @@ def _kept(lines: Iterable[str], stats: ReadStats) -> Iterator[str]:
     yield line
 
 
+# A rank's key is an unsigned 64-bit hash; Beam's integer coder is signed 64-bit (it refuses keys >= 2**63), so the
+# ranks travel shifted by 2**63, which keeps their order.
+_KEY_SHIFT = 1 << 63
+
+
 def line_ranks(file: IndexedFile, reader: ReaderConfig | None, sample: Sample) -> Iterator[Rank]:
-  """The sample rank of every line of one file (for Top.Smallest: the N-th smallest is the sample's last)."""
+  """The sample rank of every line of one file, its key shifted into the signed range (for Top.Smallest: the N-th
+  smallest is the sample's last)."""
   index, path = file
   for file_index, line_index, _ in iter_numbered_lines([path], ReadStats(), reader, first_file=index):
-    yield sample.rank(file_index, line_index)
+    key, file_index, line_index = sample.rank(file_index, line_index)
+    yield key - _KEY_SHIFT, file_index, line_index
 
 
 def nouns_of_file(state: NounCounter, file: IndexedFile, reader: ReaderConfig | None, sample: Sample | None = None,
@@ -188,8 +195,12 @@ def _write(pcoll, label: str, scratch: str, kind: str, to_line: Callable[[Any], 
 
 
 def _last_rank(ranks: list) -> Rank | None:
-  """Top.Smallest's list -> its largest rank, the last line the sample keeps (None: no lines)."""
-  return tuple(ranks[-1]) if ranks else None
+  """Top.Smallest's list of shifted ranks -> its largest rank unshifted, the last line the sample keeps (None: no
+  lines)."""
+  if not ranks:
+    return None
+  key, file_index, line_index = ranks[-1]
+  return key + _KEY_SHIFT, file_index, line_index
 
 
 def build_counting(pipeline: beam.Pipeline, files: Sequence[str], do_fn: _CountFile, scratch: str,

@@ -134,3 +134,12 @@ def test_smoke_run_writes_the_table_results_and_plot(tmp_path, shared_data):
   torch_label = next(r["label"] for r in results["pretraining"] if r["framework"] == "torch")
   model = json.loads((tmp_path / "finetune" / torch_label / "cpc" / "seed0" / "model.json").read_text())
   assert model["tokenizer_dir"] == str(tmp_path / "tok")
+
+
+def test_results_files_are_named_by_the_users_recipe_not_the_smoke_settings(tmp_path):
+  from benchmarks.transfer.__main__ import Benchmark, parse_args
+  frameworks = ["--frameworks", "korpat"]
+  assert Benchmark(parse_args(["--out", str(tmp_path), "--smoke", *frameworks])).results_suffix == ""
+  assert Benchmark(parse_args(["--out", str(tmp_path), *frameworks])).results_suffix == ""
+  other = Benchmark(parse_args(["--out", str(tmp_path), "--set", "objective.temperature=3.0", *frameworks]))
+  assert other.results_suffix == other.recipe.suffix != ""
