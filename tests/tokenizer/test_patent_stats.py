@@ -13,8 +13,8 @@ import pytest
 REPO = str(Path(__file__).resolve().parents[2])
 if REPO not in sys.path:  # `benchmarks` is a package at the repository root
   sys.path.insert(0, REPO)
-from benchmarks.speed.patent_sentences import (ABSTRACT_MAX_CHARS, ABSTRACT_MIN_CHARS,  # noqa: E402
-                                               patent_sentences, warmup_sentences)
+from benchmarks.speed.patent_abstracts import ABSTRACT_MAX_CHARS, ABSTRACT_MIN_CHARS  # noqa: E402
+from benchmarks.speed.patent_sentences import patent_sentences, warmup_sentences  # noqa: E402
 from benchmarks.speed.patent_stats import (FeatureAnalyzer, cpc_sentences, patent_style_sentences,  # noqa: E402
                                            sentence_stats, split_sentences)
 
