@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Optional
@@ -99,6 +100,10 @@ class ExtractReport:
   dropped: Counter = field(default_factory=Counter)
   examples: dict[str, list[Candidate]] = field(default_factory=lambda: defaultdict(list))
   counts: PruneLog = field(default_factory=PruneLog)   # exact, or what the --max-distinct bound cost
+  distinct_eojeols: int = 0     # what the counts held: their memory is about BYTES_PER_STRING bytes a string
+  distinct_l_strings: int = 0
+  count_seconds: float = 0.0    # reading + analysing + counting the corpus (the part workers and Beam spread)
+  select_seconds: float = 0.0   # choosing and scoring the candidates from the counts (one machine)
 
   def drop(self, reason: str, cand: Candidate | None = None) -> None:
     self.dropped[reason] += 1
@@ -112,7 +117,8 @@ class ExtractReport:
 
   def to_json(self, options: ExtractOptions) -> dict:
     return {"kept": self.kept, "single_morphemes": self.single_morphemes,
-            "dropped": {r: self.dropped[r] for r in REASONS}, "options": vars(options)}
+            "dropped": {r: self.dropped[r] for r in REASONS}, "options": vars(options),
+            "distinct": {"eojeols": self.distinct_eojeols, "l_strings": self.distinct_l_strings}}
 
   def details(self, options: ExtractOptions) -> Iterator[str]:
     for reason in REASONS:
@@ -296,8 +302,11 @@ def extract_candidates(lines: Iterable[str], options: ExtractOptions | None = No
   `workers` processes analyse the text (1: this process); the result does not depend on their number.
   `locate()` names the file being read, for the report of a pruning (see noun_counts)."""
   options = options or ExtractOptions()
+  report = report if report is not None else ExtractReport()
   with WorkerPool(workers, NounCounter, options.max_chars) as pool:
+    start = time.perf_counter()
     tally = count_corpus(pool, count_block, lines, Tally(options.max_distinct), locate)
+    report.count_seconds = time.perf_counter() - start
     return select_candidates(pool, tally, options, report)
 
 
@@ -306,7 +315,9 @@ def select_candidates(pool: WorkerPool, tally: Tally, options: ExtractOptions,
   """The compound nouns among a corpus's counted L strings (`tally`, from either runner), best first: the
   frequent ones analysed on their own on `pool`, then scored. Depends on the counts only, not their order."""
   report = report if report is not None else ExtractReport()
+  start = time.perf_counter()
   report.counts = tally.log
+  report.distinct_eojeols, report.distinct_l_strings = len(tally.eojeols), len(tally.counts)
   frequent = []
   for surface, n in tally.counts.items():
     if n < options.min_count:
@@ -330,6 +341,7 @@ def select_candidates(pool: WorkerPool, tally: Tally, options: ExtractOptions,
         shown.append(cand)
   kept = _score(found, tally.eojeols, options, report)
   report.kept = len(kept)
+  report.select_seconds = time.perf_counter() - start
   return kept
 
 

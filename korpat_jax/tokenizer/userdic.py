@@ -78,7 +78,9 @@ def _corpus_candidates(corpus_files: list[str], options: ExtractOptions, report:
       locate = (lambda: corpus_files[min(stats.files, len(corpus_files) - 1)]) if whole else None
       candidates = extract_candidates(lines, options, report, workers, locate=locate)
   else:
+    start = time.perf_counter()
     tally = counter(corpus_files, stats, reader, options, sample)
+    report.count_seconds = time.perf_counter() - start
     with WorkerPool(workers, NounCounter, options.max_chars) as pool:
       candidates = select_candidates(pool, tally, options, report)
   log(f"corpus: {stats.summary()}")
@@ -172,6 +174,9 @@ def build_user_dictionary(corpus: str | list[str] | None, out_dir: str, user_csv
       "rows": [r.summary() for r in reports],
       "user_dic_sha256": file_sha256(result.path), "system_dictionary_sha256": dictionary_hash(),
       "compile_seconds": round(result.seconds, 2), "compile_peak_rss_mb": round(result.peak_rss_mb, 1),
+      "seconds": {"count": round(extract_report.count_seconds, 2) if extract_report else 0.0,
+                  "select": round(extract_report.select_seconds, 2) if extract_report else 0.0,
+                  "compile": round(result.seconds, 2)},
       "entries_won_sample": round(won, 4), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
   }
   files.write_json(out / "userdic.json", manifest)

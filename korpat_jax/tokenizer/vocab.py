@@ -85,6 +85,7 @@ def train_on_counts(counts: Counter, stats: ReadStats, files: Sequence[str], out
                     sample: Sample | None = None) -> MWPTokenizer:
   """The vocabulary of exact morpheme `counts` (from either runner), saved in `out_dir` with how it was made
   (and which `sample` of the lines, if any)."""
+  count_seconds = time.perf_counter() - start
   if stats.lines == 0:
     raise KorpatError(f"{files[0]}: the corpus has no text ({stats.summary()})")
   if sample is not None:
@@ -103,7 +104,8 @@ def train_on_counts(counts: Counter, stats: ReadStats, files: Sequence[str], out
       "vocab_size_requested": vocab_size, "limit_alphabet": limit_alphabet,
       "min_frequency": min_frequency, "alphabet_size": alphabet, "distinct_words": len(words), "runner": runner,
       "sample": sample.to_json(stats.lines, stats.kept) if sample is not None else None,
-      "tokenizers_version": _tokenizers_version(), "seconds": round(time.perf_counter() - start, 1)}}
+      "tokenizers_version": _tokenizers_version(), "seconds": round(time.perf_counter() - start, 1),
+      "count_seconds": round(count_seconds, 1)}}
   tok = MWPTokenizer(vocab, user_dic, config)
   tok.save(out)
   log(f"trained {len(vocab)} tokens ({alphabet} single characters) on {stats.summary()} in "
