@@ -156,20 +156,21 @@ def max_logit_gap(run: dict[str, Any], peer: dict[str, Any], rows: int = 4) -> f
   return max(gaps)
 
 
-def korpat_step(run: dict[str, Any]) -> tuple[float, Any]:
+def korpat_step(run: dict[str, Any]) -> tuple[float, float, Any]:
+  """One synchronised step: (wall seconds, CPU seconds of the whole process, loss)."""
   import jax
-  t0 = time.perf_counter()
+  t0, c0 = time.perf_counter(), time.process_time()
   run["state"], metrics = run["steps"].train_step(run["state"], run["batch"])
   jax.block_until_ready(metrics)
-  return time.perf_counter() - t0, metrics["loss"]
+  return time.perf_counter() - t0, time.process_time() - c0, metrics["loss"]
 
 
-def hf_step(peer: dict[str, Any]) -> tuple[float, Any]:
+def hf_step(peer: dict[str, Any]) -> tuple[float, float, Any]:
   from benchmarks.parity import hf_finetune as hf
-  t0 = time.perf_counter()
+  t0, c0 = time.perf_counter(), time.process_time()
   loss = hf.train_step(peer["model"], peer["optimizer"], peer["inputs"], peer["lr"](peer["step"]))
   peer["step"] += 1
-  return time.perf_counter() - t0, loss
+  return time.perf_counter() - t0, time.process_time() - c0, loss
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -244,7 +245,8 @@ def measure(args: argparse.Namespace) -> int:
       for _ in range(args.warmup):
         korpat_step(run)
         hf_step(peer)
-      run.update(peer=peer, setup_s=time.perf_counter() - t0, times=[], hf_times=[], losses=[], hf_losses=[])
+      run.update(peer=peer, setup_s=time.perf_counter() - t0, times=[], hf_times=[], cpu=[], hf_cpu=[], losses=[],
+                 hf_losses=[])
       runs[head] = run
       print(f"[{head}] HF {type(peer['model']).__name__} ({peer['attn']} attention, {args.hf_optimizer} AdamW, "
             f"{peer['checked']} parameters in the same lr/decay groups as korpat) is fed: "
@@ -254,12 +256,14 @@ def measure(args: argparse.Namespace) -> int:
     for _ in range(args.rounds):  # A B A B
       for run in runs.values():
         for _ in range(args.steps):
-          seconds, loss = korpat_step(run)
+          seconds, cpu, loss = korpat_step(run)
           run["times"].append(seconds)
+          run["cpu"].append(cpu)
           run["losses"].append(loss)
         for _ in range(args.steps):
-          seconds, loss = hf_step(run["peer"])
+          seconds, cpu, loss = hf_step(run["peer"])
           run["hf_times"].append(seconds)
+          run["hf_cpu"].append(cpu)
           run["hf_losses"].append(loss)
 
   commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
@@ -273,15 +277,18 @@ def measure(args: argparse.Namespace) -> int:
   print(f"model L{args.layers} H{args.hidden} heads {args.num_heads} FFN {args.ffn} E{args.embedding} "
         f"vocab {args.vocab}, fp32, dropout 0.1, batch {args.batch} x seq {args.seq_len}; "
         f"{args.rounds} rounds x {args.steps} steps per side, medians\n")
+  print("CPU: process CPU time over the step (every thread), so CPU / wall is how many cores the step kept busy.\n")
   print("| head | HF class | params (M) | korpat step (ms) | HF step (ms) | korpat tokens/s | HF tokens/s | "
-        "korpat/HF speed |")
-  print("|---|---|---:|---:|---:|---:|---:|---:|")
+        "korpat/HF speed | korpat CPU (ms) | HF CPU (ms) | korpat/HF CPU |")
+  print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
   tokens = args.batch * args.seq_len
   for head, run in runs.items():
     ours, theirs = statistics.median(run["times"]), statistics.median(run["hf_times"])
+    ours_cpu, theirs_cpu = statistics.median(run["cpu"]), statistics.median(run["hf_cpu"])
     params = sum(x.size for x in jax.tree.leaves(run["params0"])) / 1e6
     print(f"| {head} | {type(run['peer']['model']).__name__} | {params:.2f} | {ours * 1e3:.1f} | "
-          f"{theirs * 1e3:.1f} | {tokens / ours:,.0f} | {tokens / theirs:,.0f} | {theirs / ours:.2f}x |")
+          f"{theirs * 1e3:.1f} | {tokens / ours:,.0f} | {tokens / theirs:,.0f} | {theirs / ours:.2f}x | "
+          f"{ours_cpu * 1e3:.0f} | {theirs_cpu * 1e3:.0f} | {ours_cpu / theirs_cpu:.2f} |")
   print("\nLoss of the repeated batch over the timed steps:\n")
   print("| head | korpat loss first -> last | HF loss first -> last | both finite and falling | "
         "setup incl. compile (s) |")

@@ -105,7 +105,7 @@ def train_on_counts(counts: Counter, stats: ReadStats, files: Sequence[str], out
       "min_frequency": min_frequency, "alphabet_size": alphabet, "distinct_words": len(words), "runner": runner,
       "sample": sample.to_json(stats.lines, stats.kept) if sample is not None else None,
       "tokenizers_version": _tokenizers_version(), "seconds": round(time.perf_counter() - start, 1),
-      "count_seconds": round(count_seconds, 1)}}
+      "count_seconds": round(count_seconds, 2)}}
   tok = MWPTokenizer(vocab, user_dic, config)
   tok.save(out)
   log(f"trained {len(vocab)} tokens ({alphabet} single characters) on {stats.summary()} in "

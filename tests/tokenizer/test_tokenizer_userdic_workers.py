@@ -53,6 +53,11 @@ def test_two_workers_write_the_entries_of_one(tmp_path, capsys, small_blocks, po
   assert json1["corpus_candidates"] == json2["corpus_candidates"]
   assert json1["counts"] == json2["counts"] == "exact"
   assert "counts exact" in err1 and "counts exact" in err2
+  distinct = json1["corpus_candidates"]["distinct"]   # what the counts held, the same for any worker count
+  assert distinct["eojeols"] > distinct["l_strings"] > json1["entries"]
+  for manifest in (json1, json2):   # where the time went: counting (what workers spread), choosing, compiling
+    assert set(manifest["seconds"]) == {"count", "select", "compile"}
+    assert manifest["seconds"]["count"] > 0 and manifest["seconds"]["compile"] == manifest["compile_seconds"]
 
 
 def test_two_workers_write_the_entries_of_one_when_pruned(tmp_path, capsys, small_blocks):
