@@ -215,12 +215,21 @@ class CompileResult:
   peak_rss_mb: float
 
 
-_COMPILE_SNIPPET = """
-import ctypes, sys
+# The compiler reports its own peak memory: the parent's RUSAGE_CHILDREN would give the largest child ever (pool
+# workers included), and a child's ru_maxrss starts at its parent's size (it is counted across fork and exec).
+_PEAK_MARK = "korpat-compile-peak-kb"
+_COMPILE_SNIPPET = f"""
+import ctypes, resource, sys
 lib = ctypes.CDLL(sys.argv[1])
 lib.mecab_dict_index.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_char_p)]
 args = [a.encode("utf-8") for a in sys.argv[2:]]
-sys.exit(lib.mecab_dict_index(len(args), (ctypes.c_char_p * len(args))(*args)))
+rc = lib.mecab_dict_index(len(args), (ctypes.c_char_p * len(args))(*args))
+try:
+  peak_kb = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+except (OSError, StopIteration, ValueError):
+  peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // (1024 if sys.platform == "darwin" else 1)
+sys.stderr.write("\\n{_PEAK_MARK} %d\\n" % peak_kb)
+sys.exit(rc)
 """
 
 
@@ -233,8 +242,10 @@ def compile_user_dic(csv_path: str, out_path: str, entries: int, quiet: bool = F
                         stdout=subprocess.PIPE if quiet else None, stderr=subprocess.PIPE, text=True,
                         errors="replace")
   seconds = time.perf_counter() - start
-  peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+  stderr = [line for line in (proc.stderr or "").splitlines() if line.strip()]
+  marks = [line for line in stderr if line.startswith(_PEAK_MARK)]
+  peak_kb = int(marks[-1].split()[1]) if marks else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
   if proc.returncode != 0 or not Path(out_path).is_file():
-    detail = " | ".join((proc.stderr or "").strip().splitlines()[-3:])
+    detail = " | ".join([line for line in stderr if not line.startswith(_PEAK_MARK)][-3:])
     raise KorpatError(f"{csv_path}: mecab_dict_index failed (exit {proc.returncode}): {detail}")
   return CompileResult(str(out_path), entries, seconds, peak_kb / 1024)

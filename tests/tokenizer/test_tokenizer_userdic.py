@@ -126,3 +126,16 @@ def test_userdic_on_small_corpus_dir_verbose(tmp_path, capsys):
   # the entries win in context, not only alone
   morphs = MorphAnalyzer(str(tmp_path / "ud" / "user.dic")).morphs("상기 질화갈륨층의 표면에 반사방지막을 증착하였다.")
   assert "질화갈륨층" in morphs and "반사방지막" in morphs
+
+
+def test_compile_reports_the_compilers_own_peak_memory(tmp_path):
+  # A child's ru_maxrss starts at its parent's size: with 300 MB held here, the old measure said >= 300 MB.
+  from korpat_jax.tokenizer.dic_csv import compile_user_dic
+  held = bytearray(300 * 2**20)
+  held[::4096] = b"x" * len(held[::4096])   # touched, so resident
+  csv_path = tmp_path / "user.csv"
+  csv_path.write_text("질화갈륨,1784,3537,2000,NNG,*,T,질화갈륨,*,*,*,*\n"
+                      "공포영화,1784,3536,2302,NNG,*,F,공포영화,Compound,*,*,공포/NNG/*+영화/NNG/*\n", encoding="utf-8")
+  result = compile_user_dic(str(csv_path), str(tmp_path / "user.dic"), 2, quiet=True)
+  assert (tmp_path / "user.dic").is_file() and 1 < result.peak_rss_mb < 200
+  del held
