@@ -18,4 +18,8 @@ def test_quick_run_prints_a_ratio_per_head(tmp_path):
   assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
   rows = [line for line in result.stdout.splitlines() if re.match(r"\| (token|sequence|qa) \|", line)]
   assert {row.split("|")[1].strip() for row in rows} >= {"token", "sequence", "qa"}, result.stdout[-2000:]
-  assert all(re.search(r"\d+\.\d+x \|$", row.strip()) for row in rows if "x |" in row)
+  speed_rows = [row.split("|")[1:-1] for row in rows if "x |" in row]
+  assert len(speed_rows) == 3
+  for cells in speed_rows:   # ... | korpat/HF speed | korpat CPU (ms) | HF CPU (ms) | korpat/HF CPU |
+    assert re.fullmatch(r"\d+\.\d+x", cells[7].strip()), cells
+    assert float(cells[8]) > 0 and float(cells[9]) > 0 and float(cells[10]) > 0, cells
