@@ -193,6 +193,7 @@ def validate_loop(config: ml_collections.ConfigDict, num_devices: int) -> None:
     require(t.num_epochs > 0 or t.num_steps > 0, "config.train.num_epochs or train.num_steps: one must be > 0")
     require(t.checkpoint_every >= 0, f"config.train.checkpoint_every={t.checkpoint_every}: must be >= 0 (0: at "
             "every evaluation)")
+    require(t.get("min_steps", 0) >= 0, f"config.train.min_steps={t.get('min_steps')}: must be >= 0 (0: no minimum)")
   else:
     for key in ("num_steps", "checkpoint_every"):
       require(t[key] > 0, f"config.train.{key}={t[key]}: must be > 0")

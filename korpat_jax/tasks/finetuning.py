@@ -179,7 +179,8 @@ class FineTuningTask(Task):
 
     self.model = self.make_model(self._model_cfg)
     steps_per_epoch = math.ceil(train.num_features / t.batch_size)
-    num_steps = t.num_steps if t.num_steps > 0 else max(1, math.ceil(t.num_epochs * steps_per_epoch))
+    num_steps = t.num_steps if t.num_steps > 0 else max(1, math.ceil(t.num_epochs * steps_per_epoch),
+                                                              t.get("min_steps", 0))
     eval_every = t.eval_every or steps_per_epoch
     self._num_steps = num_steps
     self._tx, self._schedule = make_optimizer(c.optimizer, num_steps, self._model_cfg.discriminator.num_layers)
