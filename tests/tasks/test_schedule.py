@@ -37,7 +37,7 @@ def test_cpu_recipes_carry_the_measured_schedule():
   finetune_configs = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(finetune_configs)
   for variant in ("ner_cpu", "ner_conll_cpu"):
-    assert finetune_config(variant).train.num_epochs == finetune_configs.CPU_NER_EPOCHS == 6.0
+    assert finetune_config(variant).train.num_epochs == finetune_configs.CPU_NER_EPOCHS == 10.0
   for variant in ("cpc_cpu", "cpc_multi_cpu", "pair_cpu", "qa_cpu", "ner_cpu"):
     assert finetune_config(variant).train.min_steps == finetune_configs.CPU_MIN_STEPS == 200
   assert finetune_config("cpc_cpu").train.num_epochs == 3.0 and finetune_config("cpc").train.min_steps == 0
