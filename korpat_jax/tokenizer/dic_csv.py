@@ -12,7 +12,6 @@ import csv
 import mmap
 import os
 import re
-import resource
 import struct
 import subprocess
 import sys
@@ -244,7 +243,7 @@ def compile_user_dic(csv_path: str, out_path: str, entries: int, quiet: bool = F
   seconds = time.perf_counter() - start
   stderr = [line for line in (proc.stderr or "").splitlines() if line.strip()]
   marks = [line for line in stderr if line.startswith(_PEAK_MARK)]
-  peak_kb = int(marks[-1].split()[1]) if marks else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+  peak_kb = int(marks[-1].split()[1]) if marks else 0   # no mark: the compiler died before reporting
   if proc.returncode != 0 or not Path(out_path).is_file():
     detail = " | ".join([line for line in stderr if not line.startswith(_PEAK_MARK)][-3:])
     raise KorpatError(f"{csv_path}: mecab_dict_index failed (exit {proc.returncode}): {detail}")
