@@ -23,6 +23,7 @@ COMMANDS = {
     "export": ("korpat_jax.export.cli", "Orbax checkpoint -> HF transformers directory (--format onnx: + model.onnx)"),
     "import-hf": ("korpat_jax.export.import_cli", "HF ELECTRA weights -> Orbax checkpoint"),
 }
+JAX_COMMANDS = ("pretrain", "finetune", "predict", "export", "import-hf")  # set up host memory before JAX starts
 
 
 def _usage() -> str:
@@ -59,6 +60,13 @@ def _dispatch(argv: Sequence[str] | None) -> int:
   if command not in COMMANDS:
     print(f"korpat-jax: error: unknown command {command!r}\n\n{_usage()}", file=sys.stderr)
     return 2
+  if command in JAX_COMMANDS:
+    from korpat_jax import host_memory
+    try:
+      host_memory.keep_freed_memory()
+    except ValueError as e:
+      print(f"korpat-jax {command}: error: {e}", file=sys.stderr)
+      return 2
   module = importlib.import_module(COMMANDS[command][0])
   try:
     return int(module.main(rest) or 0)

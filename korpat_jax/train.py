@@ -25,7 +25,8 @@ from typing import Any, Callable, Optional, Sequence
 import jax
 import ml_collections
 
-from korpat_jax import distributed, files, input_pipeline, profiling, run_lock, sharding, workdir as workdir_lib
+from korpat_jax import (distributed, files, host_memory, input_pipeline, profiling, run_lock, sharding,
+                        workdir as workdir_lib)
 from korpat_jax.checkpoint import Checkpointer
 from korpat_jax.evaluation import BestEval, Evaluator
 from korpat_jax.hooks import Hooks, StepInfo
@@ -86,8 +87,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, task: Optional[Task]
 
   # Mesh.
   mesh = sharding.make_mesh(config.mesh)
-  log.info("mesh %s over %d devices (%s), %d process(es)", dict(mesh.shape), jax.device_count(),
-           jax.devices()[0].device_kind, jax.process_count())
+  log.info("mesh %s over %d devices (%s), %d process(es); freed host memory %s", dict(mesh.shape),
+           jax.device_count(), jax.devices()[0].device_kind, jax.process_count(), host_memory.state())
 
   # Input: the task reads its data and fixes the schedule.
   ckpt_dir = workdir_lib.checkpoint_dir(workdir)

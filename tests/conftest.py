@@ -5,6 +5,9 @@ import os
 from helpers import xla_flags  # noqa: E402 - no jax import there
 
 os.environ["JAX_PLATFORMS"] = "cpu"
+# The suite's one process runs hundreds of jobs: it gives freed memory back (glibc's default) rather than keep it
+# for the next step as a `korpat-jax` run does (tests/test_host_memory.py runs both in their own processes).
+os.environ.setdefault("KORPAT_JAX_MALLOC", "system")
 if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = xla_flags(16, os.environ.get("XLA_FLAGS", ""))
 

@@ -35,6 +35,7 @@ import time
 from typing import Any, Optional, Sequence
 
 from benchmarks.common import REPO, machine, pin_cpus, process_settings_restored
+from korpat_jax import host_memory
 
 DEMO = REPO / "korpat_jax" / "demo" / "finetune"
 HEADS = {  # head -> (configs/finetune.py variant, task type, demo training file)
@@ -222,6 +223,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def measure(args: argparse.Namespace) -> int:
   """Builds both sides of every head, times them interleaved and prints the tables; 1 on a non-finite loss."""
   cpus = pin_cpus(args.threads)  # before JAX starts its CPU backend
+  memory = host_memory.keep_freed_memory()  # as `korpat-jax finetune` does (both sides share the process)
   if args.omp_wait_policy and "torch" not in sys.modules:  # libgomp reads it once, when torch loads it
     os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy
   import jax
@@ -273,7 +275,7 @@ def measure(args: argparse.Namespace) -> int:
   print(f"{machine()}, pinned to cores {cpus}; torch {torch.__version__} ({torch.get_num_threads()} threads, "
         f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(default)')}), "
         f"transformers {transformers.__version__}, jax {jax.__version__} on {jax.devices('cpu')[0].device_kind} "
-        f"(1 device); commit {commit}{' (dirty tree)' if dirty else ''}")
+        f"(1 device); freed host memory {memory}; commit {commit}{' (dirty tree)' if dirty else ''}")
   print(f"model L{args.layers} H{args.hidden} heads {args.num_heads} FFN {args.ffn} E{args.embedding} "
         f"vocab {args.vocab}, fp32, dropout 0.1, batch {args.batch} x seq {args.seq_len}; "
         f"{args.rounds} rounds x {args.steps} steps per side, medians\n")

@@ -38,6 +38,7 @@ import time
 from typing import Any, Optional, Sequence
 
 from benchmarks.common import REPO, machine as cpu_description, pin_cpus  # shared with finetune_speed
+from korpat_jax import host_memory
 
 QUICK = dict(num_layers=2, hidden_size=32, num_heads=2, intermediate_size=64, embedding_size=16, vocab_size=128)
 
@@ -340,6 +341,7 @@ def main(argv: Optional[Sequence[str]] = None, extra_sides=None) -> int:
   """`extra_sides(run) -> {name: KorpatStep}` adds korpat variants to the same interleaved run."""
   args = parse_args(argv)
   cpus = pin_cpus(args.threads)  # before JAX starts its CPU backend and before torch sizes its pool
+  memory = host_memory.keep_freed_memory()  # as `korpat-jax pretrain` does (both sides share the process)
   os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
   import jax
   import torch
@@ -370,7 +372,8 @@ def main(argv: Optional[Sequence[str]] = None, extra_sides=None) -> int:
             f"{machine()}; pinned to cores {cpus}; XLA intra-op pool {xla_pool_threads()} threads (1 CPU device); "
             f"torch {torch.__version__} ({torch.get_num_threads()} threads, OMP_WAIT_POLICY="
             f"{os.environ.get('OMP_WAIT_POLICY')}); transformers {transformers.__version__}; jax {jax.__version__}; "
-            f"commit {commit}\nmodel: discriminator L{d.num_layers}/H{d.hidden_size}/heads {d.num_heads}/FFN "
+            f"freed host memory {memory}; commit {commit}\nmodel: discriminator L{d.num_layers}/H{d.hidden_size}/"
+            f"heads {d.num_heads}/FFN "
             f"{d.intermediate_size}, generator H{g.hidden_size}/heads {g.num_heads}, E{cfg.embedding_size}, vocab "
             f"{cfg.vocab_size}; batch {args.batch} x {args.seq_len}, {run['obj']['max_predictions']} predictions a "
             f"sequence, fp32, dropout 0.1; {args.rounds} rounds x {args.steps} steps a side after {args.warmup} "

@@ -33,7 +33,7 @@ from korpat_jax.model.embedding_sharing import EmbeddingDelta, disentangled_word
 def dense(features: int, cfg: ElectraConfig, name: str) -> nn.Dense:
   """A Dense layer with ELECTRA's init, float32 parameters and the model's compute dtype (heads use it too)."""
   return nn.Dense(features, dtype=cfg.compute_dtype, param_dtype=jnp.float32,
-                  kernel_init=nn.initializers.normal(cfg.initializer_range), name=name)
+                  kernel_init=nn.initializers.normal(cfg.initializer_range), dot_general=ops.dense_dot, name=name)
 
 
 def _layer_norm(cfg: ElectraConfig, name: str = "LayerNorm") -> nn.LayerNorm:
