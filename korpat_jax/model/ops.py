@@ -7,7 +7,7 @@
   ~7 ms; the result is the same sum.
 - `dense_dot`: the Dense layers' `dot_general`, whose weight gradient is a dot XLA:CPU hands to YNNPACK. The
   gradient x^T g contracts the token axis, the first of both operands; XLA:CPU then copies g transposed and runs the
-  dot on Eigen at a third of YNNPACK's rate (ELECTRA-Small's fine-tuning step: 1.2 s of its 3.5 s on one core). With
+  dot on Eigen at 35-60% of YNNPACK's rate (ELECTRA-Small's fine-tuning step: 1.2 s of its 3.5 s on one core). With
   the narrower operand transposed behind an optimization barrier (which keeps XLA from folding the transpose back
   into the dot) the dot has YNNPACK's form: 1.3-1.8x faster a layer, same values. Other backends get lax.dot_general.
 """
