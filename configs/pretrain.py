@@ -129,7 +129,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       c.objective.update(temperature=3.0, mask_prob=0.25)
     else:  # the demo's sizes on your own records (seq_len 128): the vocab comes from them, nothing is built
       c.model.vocab_size = -1
-      c.train.num_steps = 13_900  # ~60 minutes at 259 ms a step on 2 AVX-512 cores (the transfer table's 60-minute row)
+      c.train.num_steps = 14_048  # the transfer table's 60-minute row (256 ms a step on 2 Intel AVX-512 cores)
       # Word vectors first, then ELECTRA on top with the table kept near them (BENCHMARKS.md, issue 16): google's
       # recipe at this size and budget learns less lexical knowledge than it disturbs (worse than a random init);
       # with the word vectors the init beats a random one on sentiment, NER and CPC at 5, 15 and 60 minutes.
