@@ -132,7 +132,8 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       c.train.num_steps = 14_048  # the transfer table's 60-minute row (256 ms a step on 2 Intel AVX-512 cores)
       # Word vectors first, then ELECTRA on top with the table kept near them (BENCHMARKS.md, issue 16): google's
       # recipe at this size and budget learns less lexical knowledge than it disturbs (worse than a random init);
-      # with the word vectors the init beats a random one on sentiment and NER at 15 and 60 minutes (CPC: too noisy).
+      # with the word vectors the init beats a random one on sentiment and NER at 15, 30 and 60 minutes (CPC: too
+      # noisy).
       c.word_vectors.source = "ppmi"
       c.optimizer.word_embedding_lr_scale = 0.1
   elif variant == "korpatelectra":
